@@ -1,0 +1,1 @@
+"""DCGAN as a PyTorch Lightning + Hydra research template."""

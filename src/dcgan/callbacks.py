@@ -1,0 +1,56 @@
+"""What goes to TensorBoard beside the scalars: the fixed-noise grids and one grid of real images."""
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.loggers import TensorBoardLogger
+from torch import Tensor
+from torchvision.utils import make_grid
+
+
+def last_iteration(trainer: pl.Trainer) -> int:
+    """Index of the latest finished iteration (one D and one G update), the seed's ``iters``.
+
+    It is the x-axis of every plot: Lightning logs scalars at this step, while its global_step
+    counts optimizer steps, one per network, so two per iteration.
+    """
+    return trainer.global_step // len(trainer.optimizers) - 1
+
+
+def to_grid(images: Tensor) -> Tensor:
+    """(B, C, S, S) in [-1, 1] -> one (3, H, W) image in [0, 1], 8 per row as in the seed."""
+    return make_grid(images.detach().float().cpu(), nrow=8, padding=2, normalize=True, value_range=(-1, 1))
+
+
+class ImageGrids(pl.Callback):
+    """G(fixed_noise) every N iterations and at each epoch end, so TensorBoard's image slider
+    replays training like the seed's animation; a grid of real training images once."""
+
+    def __init__(self, every_n_iterations: int = 500):
+        self.every_n_iterations = every_n_iterations
+        self._last_logged = -1
+        self._real_logged = False
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch: Tensor, batch_idx: int) -> None:
+        step = last_iteration(trainer)
+        if not self._real_logged:
+            self._add(trainer, "samples/real", batch[: len(pl_module.fixed_noise)], step)
+            self._real_logged = True
+        if step % self.every_n_iterations == 0:
+            self._add_fixed(trainer, pl_module, step)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        step = last_iteration(trainer)
+        if step != self._last_logged:
+            self._add_fixed(trainer, pl_module, step)
+
+    def _add_fixed(self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> None:
+        if trainer.is_global_zero:  # the other ranks would render the same grid for nothing
+            with torch.no_grad():
+                self._add(trainer, "samples/fixed_noise", pl_module(pl_module.fixed_noise), step)
+        self._last_logged = step
+
+    @staticmethod
+    def _add(trainer: pl.Trainer, tag: str, images: Tensor, step: int) -> None:
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger) and trainer.is_global_zero:
+                logger.experiment.add_image(tag, to_grid(images), global_step=step)

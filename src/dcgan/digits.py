@@ -1,0 +1,61 @@
+"""The built-in dataset: scikit-learn's bundled handwritten digits, written once as an image folder.
+
+1,797 real 8x8 greyscale scans of the digits 0-9 (UCI optdigits) ship inside scikit-learn, so
+training needs no download. They are written as PNGs under root/<digit>/ and read back by the
+same ImageFolderDataModule as any user's folder.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from dcgan.data import ImageFolderDataModule
+from dcgan.errors import UsageError
+
+MARKER = ".dcgan-digits"  # written last: its presence means the folder is complete
+
+
+def write_digits(root: Path) -> None:
+    """Write the digits as root/<label>/<index>.png, atomically (a crash leaves no half folder)."""
+    from sklearn.datasets import load_digits  # imported here: only this function needs sklearn
+
+    digits = load_digits()
+    pixels = np.round(digits.images * (255 / 16)).astype(np.uint8)  # (1797, 8, 8), 17 grey levels
+    root.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".digits-", dir=root.parent))
+    for index, (image, label) in enumerate(zip(pixels, digits.target)):
+        folder = staging / str(label)
+        folder.mkdir(exist_ok=True)
+        Image.fromarray(image, "L").save(folder / f"{index:04d}.png")
+    (staging / MARKER).touch()
+    if root.is_dir():  # empty (checked by the caller); rename needs it gone
+        root.rmdir()
+    os.replace(staging, root)
+
+
+class DigitsDataModule(ImageFolderDataModule):
+    """ImageFolderDataModule over the built-in digits, written to root on first use."""
+
+    def __init__(
+        self,
+        root: str = "data/digits",
+        image_size: int = 32,
+        channels: int = 1,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        drop_last: bool = True,
+    ):
+        super().__init__(root, image_size, channels, batch_size, num_workers, drop_last)
+
+    def prepare_data(self) -> None:
+        if (self.root / MARKER).exists():
+            return
+        if self.root.exists() and any(self.root.iterdir()):
+            raise UsageError(
+                f"data.root={self.root} is not the built-in digits folder: to train on your own "
+                "images pick a preset that reads a folder, e.g. experiment=celeba64 or experiment=cifar32"
+            )
+        write_digits(self.root)

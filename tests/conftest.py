@@ -1,0 +1,51 @@
+"""Shared helpers: compose train.py's real config, shrunk to run in seconds on a CPU."""
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Tiny widths, 16x16 images, a few batches, CPU, no progress bar: the real pipeline, in seconds.
+SHRINK = [
+    "model.nz=16",
+    "model.ngf=8",
+    "model.ndf=8",
+    "data.image_size=16",
+    "data.batch_size=16",
+    "trainer.accelerator=cpu",
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=4",
+    "trainer.log_every_n_steps=1",
+    "+trainer.enable_progress_bar=false",
+    "+trainer.enable_model_summary=false",
+    "callbacks.image_grids.every_n_iterations=2",
+]
+
+
+def compose_config(overrides: list[str] = (), shrink: bool = True) -> DictConfig:
+    """The config train.py would see for these command-line overrides."""
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose("config", overrides=[*(SHRINK if shrink else []), *overrides])
+
+
+@pytest.fixture(scope="session")
+def digits_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built-in digits, written once for the whole session."""
+    from dcgan.digits import write_digits
+
+    root = tmp_path_factory.mktemp("data") / "digits"
+    write_digits(root)
+    return root
+
+
+@pytest.fixture
+def run_config(tmp_path: Path, digits_root: Path):
+    """compose_config with this test's own output folder and the shared digits."""
+
+    def make(*overrides: str) -> DictConfig:
+        return compose_config([f"paths.output_dir={tmp_path / 'run'}", f"data.root={digits_root}", *overrides])
+
+    return make
