@@ -25,10 +25,10 @@ SHRINK = [
 ]
 
 
-def compose_config(overrides: list[str] = (), shrink: bool = True) -> DictConfig:
+def compose_config(overrides: list[str] = (), shrink: bool = True, return_hydra_config: bool = False) -> DictConfig:
     """The config train.py would see for these command-line overrides."""
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return compose("config", overrides=[*(SHRINK if shrink else []), *overrides])
+        return compose("config", [*(SHRINK if shrink else []), *overrides], return_hydra_config=return_hydra_config)
 
 
 @pytest.fixture(scope="session")

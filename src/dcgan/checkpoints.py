@@ -32,6 +32,6 @@ class RunCheckpoints(Checkpoint):
     def save(self, trainer: pl.Trainer) -> None:
         """Write last.ckpt; every rank must call it (Lightning gathers state, rank 0 writes)."""
         partial = self.dirpath / "last.ckpt.partial"
-        trainer.save_checkpoint(partial)
+        trainer.save_checkpoint(partial, weights_only=False)
         if trainer.is_global_zero:
             os.replace(partial, self.last)

@@ -1,0 +1,121 @@
+"""Several devices: DDP on CPU (gloo) through train.py as a user runs it, in runs and sweeps;
+mixed precision; the SLURM launcher config."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import ROOT, SHRINK, compose_config
+from probes import ScalerProbe
+from train import train
+
+needs_gpu = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA GPU: fp16 autocast with its grad scaler, and SyncBatchNorm, run on GPUs"
+)
+
+
+def train_py(cwd: Path, digits_root: Path, *overrides: str, multirun: bool = False) -> subprocess.CompletedProcess:
+    """python train.py [-m] <overrides>, shrunk, with tests/ importable by every rank (RankProbe)."""
+    command = [sys.executable, str(ROOT / "train.py"), *(["-m"] if multirun else []), *SHRINK,
+               f"data.root={digits_root}", *overrides]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def probe(dirpath: Path) -> str:
+    return f"+callbacks.probe={{_target_: probes.RankProbe, dirpath: '{dirpath}'}}"
+
+
+def event_files(run: Path) -> list[Path]:
+    return sorted(run.rglob("events.out.tfevents.*"))
+
+
+def test_two_cpu_ranks_train_one_run(tmp_path: Path, digits_root: Path):
+    train_py(tmp_path, digits_root, "trainer.devices=2", "callbacks.checkpoints.every_n_epochs=1", probe(tmp_path / "probe"))
+    (run,) = [p for p in (tmp_path / "outputs").glob("*/*") if p.is_dir()]  # one run directory
+    assert not (tmp_path / "multirun").exists()
+    assert len(event_files(run)) == 1  # only rank 0 writes events, grids and checkpoints
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch=001.ckpt", "last.ckpt"]
+
+    ranks = [json.loads((tmp_path / "probe" / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert all(r["world_size"] == 2 for r in ranks)
+    assert all(r["wrapped"] == ["DistributedDataParallel"] * 2 for r in ranks)  # G and D, separately
+    assert ranks[0]["fixed_noise"] == ranks[1]["fixed_noise"]  # the same grid latents everywhere
+    assert ranks[0]["latents"] != ranks[1]["latents"]  # but each rank its own fake batches
+    assert set(ranks[0]["images"]).isdisjoint(ranks[1]["images"])  # each rank its own data shard
+    assert all(shape == [16, 1, 16, 16] for r in ranks for shape in r["shapes"])  # batch_size per device
+
+
+def test_a_sweep_of_two_rank_jobs_leaves_one_directory_per_job(tmp_path: Path, digits_root: Path):
+    train_py(tmp_path, digits_root, "trainer.devices=2", "model.lr=1e-4,2e-4", multirun=True)
+    (sweep,) = (tmp_path / "multirun").glob("*/*")
+    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
+    assert jobs == ["0", "1"]
+    assert [len(event_files(sweep / job)) for job in jobs] == [1, 1]
+    assert not (tmp_path / "outputs").exists()  # no rank re-ran the sweep as single runs
+    assert [(sweep / job / ".hydra" / "overrides.yaml").read_text().count("model.lr") for job in jobs] == [1, 1]
+
+
+def test_sync_batchnorm_on_cpu_is_a_one_line_error(tmp_path: Path, digits_root: Path):
+    command = [sys.executable, str(ROOT / "train.py"), *SHRINK, f"data.root={digits_root}",
+               "trainer.devices=2", "trainer.sync_batchnorm=true"]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert "error: trainer.sync_batchnorm=true needs GPUs" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bf16_mixed_on_cpu_trains_with_finite_losses(run_config):
+    metrics = train(run_config("trainer.precision=bf16-mixed"))
+    assert all(math.isfinite(metrics[k]) for k in ("train/loss_d", "train/loss_g"))
+
+
+@needs_gpu
+@pytest.mark.parametrize("precision", ["16-mixed", "bf16-mixed"])
+def test_mixed_precision_on_gpu_trains_with_finite_losses(run_config, precision: str):
+    metrics = train(run_config(f"trainer.precision={precision}", "trainer.accelerator=gpu"))
+    assert all(math.isfinite(metrics[k]) for k in ("train/loss_d", "train/loss_g"))
+
+
+@needs_gpu
+def test_grad_scaler_state_survives_resume(run_config, tmp_path: Path):
+    train(run_config("trainer.precision=16-mixed", "trainer.accelerator=gpu"))
+    saved = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)
+    scaler = next(state for key, state in saved.items() if "MixedPrecision" in key)
+    assert scaler["_growth_tracker"] > 0  # 8 optimizer steps counted towards the next growth
+
+    train(run_config("trainer.precision=16-mixed", "trainer.accelerator=gpu", "trainer.max_epochs=2",
+                     f"ckpt_path={tmp_path / 'run' / 'checkpoints' / 'last.ckpt'}",
+                     f"paths.output_dir={tmp_path / 'resumed'}", "+callbacks.probe={_target_: probes.ScalerProbe}"))
+    assert ScalerProbe.seen == scaler
+
+
+@needs_gpu
+def test_sync_batchnorm_converts_and_trains_on_gpu(tmp_path: Path, digits_root: Path):
+    train_py(tmp_path, digits_root, "trainer.accelerator=gpu", "trainer.devices=1", "trainer.strategy=ddp",
+             "trainer.sync_batchnorm=true", probe(tmp_path / "probe"))
+    report = json.loads((tmp_path / "probe" / "rank0.json").read_text())
+    assert report["norms"] == ["SyncBatchNorm"]
+
+
+def test_slurm_launcher_config_follows_the_trainer():
+    cfg = compose_config(["hydra/launcher=slurm", "trainer.devices=4", "trainer.num_nodes=2"], shrink=False,
+                         return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher")
+    assert (launcher.nodes, launcher.tasks_per_node, launcher.gpus_per_node) == (2, 4, 4)
+
+
+def test_a_sweep_runs_through_submitits_local_executor(tmp_path: Path, digits_root: Path):
+    train_py(tmp_path, digits_root, "hydra/launcher=local", "model.lr=1e-4,2e-4", multirun=True)
+    (sweep,) = (tmp_path / "multirun").glob("*/*")
+    assert (sweep / ".submitit").is_dir()  # the jobs went through submitit
+    assert [len(event_files(sweep / job)) for job in ("0", "1")] == [1, 1]
