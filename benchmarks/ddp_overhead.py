@@ -51,7 +51,7 @@ def run(strategy: str, args: argparse.Namespace, out: Path) -> float:
         sys.executable, str(ROOT / "train.py"), f"hydra.run.dir={out}", f"paths.data_dir={args.data_dir}",
         f"trainer.accelerator={args.accelerator}", "trainer.devices=2", f"trainer.strategy={strategy}",
         "trainer.max_epochs=1000", f"+trainer.max_steps={2 * args.iterations}", "trainer.log_every_n_steps=1",
-        "+trainer.enable_progress_bar=false", "callbacks.image_grids.every_n_iterations=100000",
+        "callbacks.progress_bar.refresh_rate=0", "callbacks.image_grids.every_n_iterations=100000",
         "callbacks.checkpoints.every_n_epochs=0", *args.overrides,
     ]
     subprocess.run(command, check=True, capture_output=True, cwd=out.parent)

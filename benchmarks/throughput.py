@@ -1,31 +1,38 @@
-"""Training throughput (images/s) of dcgan's LightningModule + Trainer, per precision.
+"""Training throughput (images/s): dcgan's LightningModule + Trainer against the seed's plain loop.
 
-Data are random uint8 images held in memory, so the model and the training loop are measured,
-not image decoding. Iterations before --warmup are left out of the timing.
+Both train the same networks on the same random uint8 images held in memory, with the same
+batch size, device and precision, alternating run by run. The plain loop is the tutorial's:
+two D backward passes, D's gradients computed in the G step, .item() statistics every
+iteration, torch's default Adam. Iterations before --warmup are not timed.
 
-    python benchmarks/throughput.py --accelerator gpu --precision 32-true 16-mixed bf16-mixed
-    python benchmarks/throughput.py --accelerator cpu --width 16 --iterations 30
+    python benchmarks/throughput.py --width 32                        # CPU, the seed's 64x64 model at half width
+    python benchmarks/throughput.py --accelerator gpu --precision 32-true bf16-mixed 16-mixed
 """
 
 import argparse
+import statistics
 import time
+from contextlib import nullcontext
 
 import pytorch_lightning as pl
 import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
 
 from dcgan.data import ImageFolderDataModule
 from dcgan.gan import DCGAN
+from dcgan.networks import Discriminator, Generator
 
 
-class RandomImages(ImageFolderDataModule):
-    """The real DataModule's loader and on-device scaling, over random images in memory."""
+class InMemoryImages(ImageFolderDataModule):
+    """The real DataModule on its cached path, with random images standing in for decoded ones."""
 
-    def __init__(self, count: int, image_size: int, batch_size: int):
-        super().__init__("unused", image_size=image_size, channels=3, batch_size=batch_size, num_workers=0)
-        self.count = count
+    def __init__(self, images: torch.Tensor, batch_size: int):
+        super().__init__("unused", image_size=images.shape[-1], channels=3, batch_size=batch_size, cache=True)
+        self.random_images = images
 
-    def setup(self, stage: str) -> None:
-        self.dataset = torch.randint(0, 256, (self.count, 3, self.image_size, self.image_size), dtype=torch.uint8)
+    def _cached(self):
+        return self.random_images.numpy()
 
 
 class Stopwatch(pl.Callback):
@@ -36,30 +43,80 @@ class Stopwatch(pl.Callback):
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         if trainer.global_step == 2 * self.warmup:
-            self.synchronize(pl_module)
+            synchronize(pl_module.device)
             self.start = time.perf_counter()
 
     def on_train_end(self, trainer, pl_module):
-        self.synchronize(pl_module)
+        synchronize(pl_module.device)
         self.seconds = time.perf_counter() - self.start
 
-    @staticmethod
-    def synchronize(pl_module: pl.LightningModule) -> None:
-        if pl_module.device.type == "cuda":
-            torch.cuda.synchronize(pl_module.device)
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
-def lightning_images_per_second(args: argparse.Namespace, precision: str) -> float:
+def lightning(args: argparse.Namespace, images: torch.Tensor, precision: str) -> float:
     pl.seed_everything(0, verbose=False)
-    model = DCGAN(nz=100, ngf=args.width, ndf=args.width, channels=3, image_size=args.image_size)
-    data = RandomImages(args.batch_size * args.iterations, args.image_size, args.batch_size)
+    channels_last = None if args.channels_last is None else bool(args.channels_last)
+    model = DCGAN(nz=100, ngf=args.width, ndf=args.width, channels=3, image_size=args.image_size,
+                  channels_last=channels_last, compile=args.compile)
     stopwatch = Stopwatch(args.warmup)
     trainer = pl.Trainer(
-        accelerator=args.accelerator, devices=1, precision=precision, max_epochs=1, logger=False,
-        callbacks=[stopwatch], enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        accelerator=args.accelerator, devices=1, precision=precision, max_steps=2 * args.iterations,
+        logger=False, callbacks=[stopwatch], enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, benchmark=True,
     )
-    trainer.fit(model, datamodule=data)
+    trainer.fit(model, datamodule=InMemoryImages(images, args.batch_size))
     return args.batch_size * (args.iterations - args.warmup) / stopwatch.seconds
+
+
+def seed_loop(args: argparse.Namespace, images, precision: str) -> float:
+    """The PyTorch DCGAN tutorial's training loop, on the same networks (logits + BCE-with-logits).
+    images: a uint8 tensor, or a dataset of (image in [-1, 1], label) pairs as torchvision's."""
+    torch.manual_seed(0)
+    device = torch.device("cuda" if args.accelerator in ("gpu", "cuda") else "cpu")
+    net_g = Generator(100, args.width, 3, args.image_size).to(device)
+    net_d = Discriminator(args.width, 3, args.image_size).to(device)
+    opt_g = torch.optim.Adam(net_g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(net_d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
+    autocast = (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else nullcontext
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "16-mixed")
+    criterion = F.binary_cross_entropy_with_logits
+    loader = DataLoader(images, batch_size=args.batch_size, shuffle=True, drop_last=True,
+                        pin_memory=device.type == "cuda", num_workers=getattr(args, "workers", 0))
+    stats = []
+    for i, batch in enumerate(loader):
+        if i == args.warmup:
+            synchronize(device)
+            start = time.perf_counter()
+        real = batch[0].to(device) if isinstance(batch, list) else batch.to(device).float().mul(2 / 255).sub(1)
+        b = real.size(0)
+        net_d.zero_grad()
+        with autocast():
+            output = net_d(real).view(-1)
+            err_d_real = criterion(output, torch.full((b,), 1.0, device=device))
+        scaler.scale(err_d_real).backward()
+        d_x = output.sigmoid().mean().item()
+        with autocast():
+            fake = net_g(torch.randn(b, 100, 1, 1, device=device))
+            output = net_d(fake.detach()).view(-1)
+            err_d_fake = criterion(output, torch.full((b,), 0.0, device=device))
+        scaler.scale(err_d_fake).backward()
+        d_g_z1 = output.sigmoid().mean().item()
+        scaler.step(opt_d)
+        net_g.zero_grad()
+        with autocast():
+            output = net_d(fake).view(-1)
+            err_g = criterion(output, torch.full((b,), 1.0, device=device))
+        scaler.scale(err_g).backward()
+        d_g_z2 = output.sigmoid().mean().item()
+        scaler.step(opt_g)
+        scaler.update()
+        stats.append(((err_d_real + err_d_fake).item(), err_g.item(), d_x, d_g_z1, d_g_z2))
+    synchronize(device)
+    return args.batch_size * (i + 1 - args.warmup) / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -69,16 +126,28 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--width", type=int, default=64, help="ngf = ndf (the seed: 64)")
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--iterations", type=int, default=200)
-    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--iterations", type=int, default=40)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--channels-last", type=int, default=None, help="dcgan's model.channels_last (default: auto)")
+    parser.add_argument("--compile", default="", help="dcgan's model.compile: '', true or a mode")
     args = parser.parse_args()
+    args.compile = {"": False, "true": True}.get(args.compile, args.compile)
 
-    device = torch.cuda.get_device_name() if args.accelerator in ("gpu", "cuda") else f"{torch.get_num_threads()} CPU threads"
-    print(f"{device}: DCGAN {args.image_size}x{args.image_size} RGB, ngf=ndf={args.width}, batch {args.batch_size}, "
-          f"{args.iterations - args.warmup} timed iterations")
-    print(f"{'precision':<12} {'images/s':>10}")
+    images = torch.randint(0, 256, (args.batch_size * args.iterations, 3, args.image_size, args.image_size),
+                           dtype=torch.uint8)
+    on = torch.cuda.get_device_name() if args.accelerator in ("gpu", "cuda") else f"CPU, {torch.get_num_threads()} threads"
+    print(f"{on}: DCGAN {args.image_size}x{args.image_size} RGB, ngf=ndf={args.width}, batch {args.batch_size}, "
+          f"{args.iterations - args.warmup} timed iterations, median of {args.repeats} alternating runs")
+    print(f"dcgan: channels_last={'auto' if args.channels_last is None else bool(args.channels_last)}, compile={args.compile}")
+    print(f"{'precision':<12} {'seed loop img/s':>16} {'dcgan img/s':>12} {'ratio':>6}")
     for precision in args.precision:
-        print(f"{precision:<12} {lightning_images_per_second(args, precision):>10,.0f}")
+        plain, ours = [], []
+        for _ in range(args.repeats):
+            plain.append(seed_loop(args, images, precision))
+            ours.append(lightning(args, images, precision))
+        p, o = statistics.median(plain), statistics.median(ours)
+        print(f"{precision:<12} {p:>16,.0f} {o:>12,.0f} {o / p:>6.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ SHRINK = [
     "trainer.max_epochs=1",
     "trainer.limit_train_batches=4",
     "trainer.log_every_n_steps=1",
-    "+trainer.enable_progress_bar=false",
+    "callbacks.progress_bar.refresh_rate=0",
     "+trainer.enable_model_summary=false",
     "callbacks.image_grids.every_n_iterations=2",
 ]

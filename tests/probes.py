@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import sys
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -28,7 +29,7 @@ class RankProbe(pl.Callback):
             "latents": pl_module.sample_latents(4).sum().item(),
             "images": [x for batch in self.batches for x in batch],
             "shapes": self.shapes,
-            "wrapped": [type(net).__name__ for net in pl_module._train_nets],
+            "wrapped": [type(net).__name__ for net in pl_module.train_nets()[:2]],
             "norms": sorted({type(m).__name__ for m in pl_module.modules() if "Norm" in type(m).__name__}),
         }
         (self.dirpath / f"rank{trainer.global_rank}.json").write_text(json.dumps(report))
@@ -41,3 +42,66 @@ class ScalerProbe(pl.Callback):
 
     def on_train_start(self, trainer, pl_module):
         ScalerProbe.seen = dict(trainer.precision_plugin.scaler.state_dict())
+
+
+class HostSyncCounter(pl.Callback):
+    """Counts tensor-to-host conversions (.item(), float(), .cpu(), ...) per iteration, from the
+    start of one iteration to the start of the next, so logging and the progress bar count too.
+
+    torch.optim's own reads are left out: Adam keeps its step counters on the host by design
+    (fused CUDA Adam keeps them on the device), so reading them never waits for the device."""
+
+    CONVERSIONS = ("item", "tolist", "cpu", "numpy", "__float__", "__int__", "__bool__")
+
+    last: "HostSyncCounter"
+
+    def __init__(self):
+        HostSyncCounter.last = self
+        self.counts: list[int] = []
+        self._originals = {name: getattr(torch.Tensor, name) for name in self.CONVERSIONS}
+
+    def _patch(self) -> None:
+        def counting(original):
+            def wrapper(*args, **kwargs):
+                if "torch/optim/" not in sys._getframe(1).f_code.co_filename:
+                    self.counts[-1] += 1
+                return original(*args, **kwargs)
+            return wrapper
+
+        for name, original in self._originals.items():
+            setattr(torch.Tensor, name, counting(original))
+
+    def _restore(self) -> None:
+        for name, original in self._originals.items():
+            setattr(torch.Tensor, name, original)
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self._restore()
+        self.counts.append(0)
+        self._patch()
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self._restore()
+
+
+class CudaSyncGuard(pl.Callback):
+    """Makes any CUDA synchronisation an error from the start of an iteration to the start of the
+    next, except in the first (the cache moves to the device) and in logging iterations."""
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        iteration = trainer.global_step // 2
+        logging = (iteration + 1) % trainer.log_every_n_steps == 0
+        torch.cuda.set_sync_debug_mode("default" if iteration == 0 or logging else "error")
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        torch.cuda.set_sync_debug_mode("default")
+
+
+class MemoryFormatProbe(pl.Callback):
+    """Records whether every conv weight is NHWC (channels_last) when training ends."""
+
+    nhwc: bool
+
+    def on_train_end(self, trainer, pl_module):
+        weights = [m.weight for m in pl_module.modules() if isinstance(m, torch.nn.Conv2d)]
+        MemoryFormatProbe.nhwc = all(w.is_contiguous(memory_format=torch.channels_last) for w in weights)

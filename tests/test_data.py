@@ -7,9 +7,10 @@ import pytest
 import torch
 from PIL import Image
 
-from dcgan.data import ImageFolder, ImageFolderDataModule
+from dcgan.data import ImageFolderDataModule
 from dcgan.digits import MARKER, DigitsDataModule
 from dcgan.errors import UsageError
+from dcgan.images import ImageFolder
 
 
 def save(path: Path, image: Image.Image, **kwargs) -> None:
@@ -103,7 +104,7 @@ def test_builtin_digits_are_real_labelled_scans(digits_root: Path):
     dm = DigitsDataModule(str(digits_root))
     dm.prepare_data()  # already there: nothing rewritten
     dm.setup("fit")
-    assert dm.dataset[0].shape == (1, 32, 32)
+    assert dm.images.shape == (1797, 1, 32, 32)  # decoded once into the cache
 
 
 def test_digits_are_not_written_into_a_users_folder(tmp_path: Path):

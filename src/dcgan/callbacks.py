@@ -1,7 +1,8 @@
-"""What goes to TensorBoard beside the scalars: the fixed-noise grids and one grid of real images."""
+"""What training shows: fixed-noise and real grids in TensorBoard, statistics in the progress bar."""
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import TQDMProgressBar
 from pytorch_lightning.loggers import TensorBoardLogger
 from torch import Tensor
 from torchvision.utils import make_grid
@@ -54,3 +55,16 @@ class ImageGrids(pl.Callback):
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger) and trainer.is_global_zero:
                 logger.experiment.add_image(tag, to_grid(images), global_step=step)
+
+
+class ProgressBar(TQDMProgressBar):
+    """Lightning's progress bar, showing the train/ statistics.
+
+    Logged with prog_bar=True, Lightning would turn them into Python numbers after every batch, a
+    host sync per statistic per step; read here, they cost one only when the bar refreshes.
+    """
+
+    def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, int | str | float]:
+        metrics = super().get_metrics(trainer, pl_module)
+        stats = {name: value for name, value in trainer.callback_metrics.items() if name.startswith("train/")}
+        return {**metrics, **{name: f"{value.item():.3g}" for name, value in stats.items()}}

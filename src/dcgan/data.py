@@ -1,71 +1,25 @@
 """An image folder as a LightningDataModule: any layout, common formats, any PIL mode."""
 
+from functools import cached_property
 from pathlib import Path
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
-from PIL import Image, ImageOps
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
+from dcgan.cache import cached_images
 from dcgan.errors import UsageError
+from dcgan.images import ImageFolder, find_images
 from dcgan.networks import check_image_size
-
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
-
-
-def find_images(root: Path) -> list[Path]:
-    """Every image file under root, at any depth (CelebA's root/img_align_celeba/ included)."""
-    if not root.is_dir():
-        raise UsageError(f"data.root={root} is not a folder: point data.root at a folder of images")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
-    if not files:
-        kinds = "/".join(sorted(e[1:] for e in IMAGE_EXTENSIONS))
-        raise UsageError(f"data.root={root} holds no images: expected {kinds} files, at any depth")
-    return files
-
-
-def to_channels(img: Image.Image, channels: int) -> Image.Image:
-    """Convert any PIL mode to 8-bit 'L' (channels=1) or 'RGB' (channels=3)."""
-    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
-        # 16-bit greyscale: PIL's own convert clips at 255; scale the range down instead.
-        array = np.asarray(img, dtype=np.float32) / 257.0
-        img = Image.fromarray(np.clip(array + 0.5, 0, 255).astype(np.uint8), "L")
-    elif img.mode in ("P", "PA"):
-        img = img.convert("RGBA")  # palette transparency is only honoured through RGBA
-    return img.convert("L" if channels == 1 else "RGB")  # drops alpha, converts CMYK/LA/1/...
-
-
-def load_image(path: Path, image_size: int, channels: int) -> np.ndarray:
-    """Decode, resize the shorter side to image_size and center-crop: (S, S, channels) uint8."""
-    with Image.open(path) as img:
-        img.draft(None, (image_size, image_size))  # JPEG: decode at the smallest scale >= size
-        img = to_channels(img, channels)
-    img = ImageOps.fit(img, (image_size, image_size), Image.Resampling.BILINEAR)
-    return np.array(img).reshape(image_size, image_size, channels)  # a writable copy for torch
-
-
-class ImageFolder(Dataset):
-    """Images under a folder as uint8 tensors (C, S, S); scaling to [-1, 1] happens on the device."""
-
-    def __init__(self, root: Path, image_size: int, channels: int):
-        self.files = find_images(root)
-        self.image_size = image_size
-        self.channels = channels
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __getitem__(self, index: int) -> Tensor:
-        array = load_image(self.files[index], self.image_size, self.channels)
-        return torch.from_numpy(array).permute(2, 0, 1)  # (C, S, S)
-
 
 class ImageFolderDataModule(pl.LightningDataModule):
     """Batches of real images in [-1, 1], (B, channels, image_size, image_size).
 
     batch_size is per device: under DDP each rank draws its own batch from its shard.
+    cache: decode every image once (see cache.py) and keep them all on the training device; the
+    loader then yields only indices and batches are gathered there, no decoding or copying per
+    step. cache_dir: keep the decoded array there, shared by ranks and later runs (None: memory).
     """
 
     def __init__(
@@ -76,6 +30,8 @@ class ImageFolderDataModule(pl.LightningDataModule):
         batch_size: int = 128,
         num_workers: int = 2,
         drop_last: bool = True,
+        cache: bool = False,
+        cache_dir: str | None = None,
     ):
         super().__init__()
         check_image_size(image_size)
@@ -87,22 +43,45 @@ class ImageFolderDataModule(pl.LightningDataModule):
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.drop_last = drop_last
+        self.cache = cache
+        self.cache_dir = cache_dir and Path(cache_dir).expanduser()
+        self._on_device: Tensor | None = None
+
+    @cached_property
+    def files(self) -> list[Path]:
+        return find_images(self.root)
+
+    def prepare_data(self) -> None:
+        if self.cache and self.cache_dir:  # decode once per node; every rank then maps the file
+            self._cached()
 
     def setup(self, stage: str) -> None:
-        self.dataset = ImageFolder(self.root, self.image_size, self.channels)
+        if self.cache:
+            self.images = torch.from_numpy(self._cached())  # (N, C, S, S) uint8
+            self.dataset = range(len(self.images))  # the loader yields indices
+        else:
+            self.dataset = ImageFolder(self.root, self.image_size, self.channels, self.files)
+
+    def _cached(self):
+        return cached_images(self.root, self.files, self.image_size, self.channels, self.cache_dir, self.num_workers)
 
     def train_dataloader(self) -> DataLoader:
+        workers = 0 if self.cache else self.num_workers  # indices need no workers
         return DataLoader(
             self.dataset,
             batch_size=self.batch_size,
             shuffle=True,
-            num_workers=self.num_workers,
+            num_workers=workers,
             drop_last=self.drop_last,
             pin_memory=torch.cuda.is_available(),
-            persistent_workers=self.num_workers > 0,
+            persistent_workers=workers > 0,
         )
 
     def on_after_batch_transfer(self, batch: Tensor, dataloader_idx: int) -> Tensor:
+        if self.cache:  # batch: (B,) indices into the images, which move to the device once
+            if self._on_device is None or self._on_device.device != batch.device:
+                self._on_device = self.images.to(batch.device)
+            batch = self._on_device[batch]
         # uint8 travels to the device (4x less than float) and is scaled there, exactly as the
         # seed's ToTensor + Normalize(0.5, 0.5): x / 255 * 2 - 1.
         return batch.float().mul_(2 / 255).sub_(1)

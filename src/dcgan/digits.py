@@ -47,8 +47,10 @@ class DigitsDataModule(ImageFolderDataModule):
         batch_size: int = 64,
         num_workers: int = 0,
         drop_last: bool = True,
+        cache: bool = True,
+        cache_dir: str | None = None,
     ):
-        super().__init__(root, image_size, channels, batch_size, num_workers, drop_last)
+        super().__init__(root, image_size, channels, batch_size, num_workers, drop_last, cache, cache_dir)
 
     def prepare_data(self) -> None:
         if (self.root / MARKER).exists():

@@ -1,0 +1,91 @@
+"""One CelebA-sized epoch (202,599 64x64 RGB images) on a GPU: dcgan with bf16 and the cache,
+against the tutorial's pipeline (ImageFolder + PIL, 2 workers, its fp32 loop) on the same card.
+
+dcgan trains a whole epoch over a cache of random images (decoding is measured separately, by
+data_pipeline.py). The tutorial pipeline runs on --tutorial-images generated CelebA-like JPEGs;
+its rate gives its epoch time.
+
+    python benchmarks/celeba_epoch.py [--runs BATCH,CHANNELS_LAST,COMPILE,EPOCHS ...]
+    python benchmarks/celeba_epoch.py --runs 128,0,,2 512,1,,2 128,0,reduce-overhead,2
+"""
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+import torchvision.transforms as T
+from torchvision.datasets import ImageFolder as TorchvisionImageFolder
+
+from data_pipeline import make_celeba_like
+from dcgan.gan import DCGAN
+from throughput import InMemoryImages, seed_loop, synchronize
+
+CELEBA = 202_599
+
+
+class EpochTimer(pl.Callback):
+    def on_train_epoch_start(self, trainer, pl_module):
+        synchronize(pl_module.device)
+        self.start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        synchronize(pl_module.device)
+        self.seconds = time.perf_counter() - self.start
+
+
+def dcgan_epochs(images: torch.Tensor, batch_size: int, channels_last: bool, compile, epochs: int) -> list[float]:
+    """Seconds per epoch; the first includes cuDNN's autotuning, compilation and the cache's
+    copy to the GPU."""
+    pl.seed_everything(0, verbose=False)
+    timer = EpochTimer()
+    times = []
+
+    class Record(pl.Callback):
+        def on_train_epoch_end(self, trainer, pl_module):
+            times.append(timer.seconds)
+
+    model = DCGAN(nz=100, ngf=64, ndf=64, channels=3, image_size=64, channels_last=channels_last, compile=compile)
+    trainer = pl.Trainer(accelerator="gpu", devices=1, precision="bf16-mixed", max_epochs=epochs, logger=False,
+                         callbacks=[timer, Record()], enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, benchmark=True)
+    trainer.fit(model, datamodule=InMemoryImages(images, batch_size))
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", nargs="+", default=["128,0,,2", "128,1,,2", "512,0,,2", "512,1,,2"],
+                        help="batch size, channels_last (0/1), compile ('' or a mode), epochs")
+    parser.add_argument("--tutorial-images", type=int, default=4000)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    print(f"{torch.cuda.get_device_name()}: one epoch of {CELEBA:,} 64x64 RGB images, seed's DCGAN (ngf=ndf=64)", flush=True)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        make_celeba_like(Path(tmp), args.tutorial_images)
+        dataset = TorchvisionImageFolder(tmp, transform=T.Compose([
+            T.Resize(64), T.CenterCrop(64), T.ToTensor(), T.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))]))
+        setup = argparse.Namespace(accelerator="gpu", width=64, image_size=64, batch_size=128, warmup=3,
+                                   workers=args.workers)
+        rate = seed_loop(setup, dataset, "32-true")
+    print(f"tutorial pipeline, fp32, batch 128, {args.workers} workers: {rate:,.0f} images/s "
+          f"-> {CELEBA / rate:.1f} s per epoch", flush=True)
+
+    images = torch.randint(0, 256, (CELEBA, 3, 64, 64), dtype=torch.uint8)
+    print(f"{'dcgan, bf16-mixed, cache':<52} {'seconds per epoch':>18} {'last vs tutorial':>16}")
+    for run in args.runs:
+        batch, channels_last, compile, epochs = run.split(",")
+        name = f"batch {batch}, channels_last={bool(int(channels_last))}, compile={compile or False}"
+        try:
+            times = dcgan_epochs(images, int(batch), bool(int(channels_last)), compile or False, int(epochs))
+            shown = " ".join(f"{t:.2f}" for t in times)
+            print(f"{name:<52} {shown:>18} {CELEBA / rate / times[-1]:>15.1f}x", flush=True)
+        except Exception as error:  # report and go on: one failing option must not hide the others
+            print(f"{name:<44} failed: {type(error).__name__}: {str(error)[:200]}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
