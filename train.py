@@ -1,15 +1,20 @@
 """Train DCGAN on an image folder: python train.py [key=value ...] (see README.md)."""
 
+import json
 from pathlib import Path
 
 import hydra
 import pytorch_lightning as pl
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from dcgan.config import check_config, instantiate_node
 from dcgan.errors import UsageError
+from dcgan.sweep import job_name
 
-TOP_LEVEL = {"seed": int, "ckpt_path": str | None}
+TOP_LEVEL = {"seed": int, "ckpt_path": str | None, "objective": str, "objective_direction": str}
+OmegaConf.register_new_resolver("job_name", job_name, replace=True)  # names a sweep's job directories
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -25,21 +30,30 @@ def train(cfg: DictConfig) -> dict[str, float]:
     callbacks = [instantiate_node(node, f"callbacks.{name}") for name, node in cfg.callbacks.items()]
     logger = instantiate_node(cfg.logger, "logger")
     trainer = instantiate_node(cfg.trainer, "trainer", callbacks=callbacks, logger=logger)
+    output_dir = Path(cfg.paths.output_dir)
     if trainer.is_global_zero:  # the resolved options, beside the run they produced
-        output_dir = Path(cfg.paths.output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(cfg, output_dir / "config.yaml", resolve=True)
 
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
-    return {name: float(value) for name, value in trainer.callback_metrics.items()}
+    metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
+    if trainer.is_global_zero:  # what a sweep's summary reads
+        (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+    return metrics
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
-def main(cfg: DictConfig) -> None:
+def main(cfg: DictConfig) -> float:
+    """Train and return the objective, which sweepers (Optuna) minimise or maximise."""
     try:
-        train(cfg)
-    except UsageError as error:  # the user's mistake: one line, no traceback
-        raise SystemExit(f"error: {error}") from None
+        metrics = train(cfg)
+        if cfg.objective not in metrics:
+            raise UsageError(f"objective={cfg.objective} was not logged; logged: {', '.join(sorted(metrics))}")
+        return metrics[cfg.objective]
+    except UsageError as error:
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # this job fails, the sweep goes on and its summary says why
+        raise SystemExit(f"error: {error}") from None  # the user's mistake: one line, no traceback
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
-"""What training shows: fixed-noise and real grids in TensorBoard, statistics in the progress bar."""
+"""What training shows: grids and hyperparameters in TensorBoard, statistics in the progress bar."""
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import TQDMProgressBar
 from pytorch_lightning.loggers import TensorBoardLogger
 from torch import Tensor
+from torch.utils.tensorboard.summary import hparams
 from torchvision.utils import make_grid
 
 
@@ -68,3 +69,26 @@ class ProgressBar(TQDMProgressBar):
         metrics = super().get_metrics(trainer, pl_module)
         stats = {name: value for name, value in trainer.callback_metrics.items() if name.startswith("train/")}
         return {**metrics, **{name: f"{value.item():.3g}" for name, value in stats.items()}}
+
+
+class HParams(pl.Callback):
+    """The run's hyperparameters in TensorBoard's HParams tab, written when training ends, with
+    the train/ and val/ scalars as its metrics (the tab shows their last values), so the runs of
+    a sweep can be sorted there."""
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        params = {f"model/{name}": value for name, value in pl_module.hparams.items()}
+        if trainer.datamodule is not None:
+            params |= {f"data/{name}": value for name, value in trainer.datamodule.hparams.items()}
+        params |= {"trainer/precision": trainer.precision, "trainer/world_size": trainer.world_size,
+                   "trainer/max_epochs": trainer.max_epochs, "seed": torch.initial_seed()}
+        params = {k: v if isinstance(v, (bool, int, float, str)) else str(v) for k, v in params.items()}
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(("train/", "val/"))}
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                writer = logger.experiment._get_file_writer()  # the run's own event file, as Lightning's
+                for summary in hparams(params, metrics):
+                    writer.add_summary(summary)
+                logger.experiment.flush()

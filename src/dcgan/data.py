@@ -34,6 +34,7 @@ class ImageFolderDataModule(pl.LightningDataModule):
         cache_dir: str | None = None,
     ):
         super().__init__()
+        self.save_hyperparameters(logger=False)  # for callbacks.HParams
         check_image_size(image_size)
         if channels not in (1, 3):
             raise UsageError(f"channels must be 1 or 3, got {channels}")

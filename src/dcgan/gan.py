@@ -39,7 +39,7 @@ class DCGAN(pl.LightningModule):
                 "as the GAN step does: use compile=true or compile=max-autotune-no-cudagraphs"
             )
         super().__init__()
-        self.save_hyperparameters()
+        self.save_hyperparameters(logger=False)  # callbacks.HParams logs them, with the final metrics
         self.automatic_optimization = False
         self.generator = Generator(nz, ngf, channels, image_size)
         self.discriminator = Discriminator(ndf, channels, image_size)
