@@ -28,7 +28,8 @@ class InMemoryImages(ImageFolderDataModule):
     """The real DataModule on its cached path, with random images standing in for decoded ones."""
 
     def __init__(self, images: torch.Tensor, batch_size: int):
-        super().__init__("unused", image_size=images.shape[-1], channels=3, batch_size=batch_size, cache=True)
+        super().__init__("unused", image_size=images.shape[-1], channels=images.shape[1], batch_size=batch_size,
+                         cache=True)
         self.random_images = images
 
     def _cached(self):
@@ -71,13 +72,15 @@ def lightning(args: argparse.Namespace, images: torch.Tensor, precision: str) ->
     return args.batch_size * (args.iterations - args.warmup) / stopwatch.seconds
 
 
-def seed_loop(args: argparse.Namespace, images, precision: str) -> float:
-    """The PyTorch DCGAN tutorial's training loop, on the same networks (logits + BCE-with-logits).
-    images: a uint8 tensor, or a dataset of (image in [-1, 1], label) pairs as torchvision's."""
-    torch.manual_seed(0)
+def seed_loop(args: argparse.Namespace, images, precision: str, epochs: int = 1, seed: int = 0) -> tuple[float, Generator]:
+    """The PyTorch DCGAN tutorial's training loop, on the same networks (logits + BCE-with-logits):
+    images/s after the warm-up, and the trained G. images: a uint8 tensor, or a dataset of
+    (image in [-1, 1], label) pairs as torchvision's."""
+    torch.manual_seed(seed)
     device = torch.device("cuda" if args.accelerator in ("gpu", "cuda") else "cpu")
-    net_g = Generator(100, args.width, 3, args.image_size).to(device)
-    net_d = Discriminator(args.width, 3, args.image_size).to(device)
+    channels = images.shape[1] if isinstance(images, torch.Tensor) else 3
+    net_g = Generator(100, args.width, channels, args.image_size).to(device)
+    net_d = Discriminator(args.width, channels, args.image_size).to(device)
     opt_g = torch.optim.Adam(net_g.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(net_d.parameters(), lr=2e-4, betas=(0.5, 0.999))
     dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
@@ -87,7 +90,8 @@ def seed_loop(args: argparse.Namespace, images, precision: str) -> float:
     loader = DataLoader(images, batch_size=args.batch_size, shuffle=True, drop_last=True,
                         pin_memory=device.type == "cuda", num_workers=getattr(args, "workers", 0))
     stats = []
-    for i, batch in enumerate(loader):
+    batches = (batch for _ in range(epochs) for batch in loader)
+    for i, batch in enumerate(batches):
         if i == args.warmup:
             synchronize(device)
             start = time.perf_counter()
@@ -116,7 +120,7 @@ def seed_loop(args: argparse.Namespace, images, precision: str) -> float:
         scaler.update()
         stats.append(((err_d_real + err_d_fake).item(), err_g.item(), d_x, d_g_z1, d_g_z2))
     synchronize(device)
-    return args.batch_size * (i + 1 - args.warmup) / (time.perf_counter() - start)
+    return args.batch_size * (i + 1 - args.warmup) / (time.perf_counter() - start), net_g
 
 
 def main() -> None:
@@ -144,7 +148,7 @@ def main() -> None:
     for precision in args.precision:
         plain, ours = [], []
         for _ in range(args.repeats):
-            plain.append(seed_loop(args, images, precision))
+            plain.append(seed_loop(args, images, precision)[0])
             ours.append(lightning(args, images, precision))
         p, o = statistics.median(plain), statistics.median(ours)
         print(f"{precision:<12} {p:>16,.0f} {o:>12,.0f} {o / p:>6.2f}", flush=True)

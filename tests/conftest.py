@@ -22,6 +22,10 @@ SHRINK = [
     "callbacks.progress_bar.refresh_rate=0",
     "+trainer.enable_model_summary=false",
     "callbacks.image_grids.every_n_iterations=2",
+    "callbacks.quality.every_n_epochs=1",
+    "callbacks.quality.num_fake=64",
+    "callbacks.quality.num_real=64",
+    "callbacks.quality.kid_subset_size=32",
 ]
 
 

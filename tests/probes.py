@@ -105,3 +105,10 @@ class MemoryFormatProbe(pl.Callback):
     def on_train_end(self, trainer, pl_module):
         weights = [m.weight for m in pl_module.modules() if isinstance(m, torch.nn.Conv2d)]
         MemoryFormatProbe.nhwc = all(w.is_contiguous(memory_format=torch.channels_last) for w in weights)
+
+
+def unavailable_features(**options):
+    """A feature extractor that cannot be built here, as Inception is with no network."""
+    from dcgan.features import FeaturesUnavailable
+
+    raise FeaturesUnavailable("these features need weights this machine does not have")

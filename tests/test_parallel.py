@@ -43,7 +43,7 @@ def test_two_cpu_ranks_train_one_run(tmp_path: Path, digits_root: Path):
     (run,) = [p for p in (tmp_path / "outputs").glob("*/*") if p.is_dir()]  # one run directory
     assert not (tmp_path / "multirun").exists()
     assert len(event_files(run)) == 1  # only rank 0 writes events, grids and checkpoints
-    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch=001.ckpt", "last.ckpt"]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.ckpt", "epoch=001.ckpt", "last.ckpt"]
 
     ranks = [json.loads((tmp_path / "probe" / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert all(r["world_size"] == 2 for r in ranks)

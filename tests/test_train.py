@@ -38,7 +38,7 @@ def test_a_run_writes_grids_scalars_config_and_checkpoints(run_config, tmp_path:
     grid = tb.Images("samples/fixed_noise")[-1]
     assert (grid.width, grid.height) == (8 * 18 + 2, 8 * 18 + 2)  # 8x8 images of 16px, 2px padding
     assert (run / "config.yaml").exists()
-    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["epoch=001.ckpt", "last.ckpt"]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.ckpt", "epoch=001.ckpt", "last.ckpt"]
 
 
 def test_resume_continues_weights_optimizers_noise_and_epoch(run_config, tmp_path: Path):

@@ -8,6 +8,8 @@ from torch import Tensor
 from torch.utils.tensorboard.summary import hparams
 from torchvision.utils import make_grid
 
+from dcgan.latents import interpolation_latents
+
 
 def last_iteration(trainer: pl.Trainer) -> int:
     """Index of the latest finished iteration (one D and one G update), the seed's ``iters``.
@@ -25,7 +27,8 @@ def to_grid(images: Tensor) -> Tensor:
 
 class ImageGrids(pl.Callback):
     """G(fixed_noise) every N iterations and at each epoch end, so TensorBoard's image slider
-    replays training like the seed's animation; a grid of real training images once."""
+    replays training like the seed's animation; a grid of real training images once; and at each
+    epoch end, spherical interpolations between fixed pairs of latents."""
 
     def __init__(self, every_n_iterations: int = 500):
         self.every_n_iterations = every_n_iterations
@@ -44,6 +47,10 @@ class ImageGrids(pl.Callback):
         step = last_iteration(trainer)
         if step != self._last_logged:
             self._add_fixed(trainer, pl_module, step)
+        if trainer.is_global_zero:  # 8 spherical paths between fixed endpoints, 8 steps each
+            with torch.no_grad():
+                path = pl_module(interpolation_latents(pl_module.fixed_endpoints, steps=8))
+            self._add(trainer, "samples/interpolation", path, step)
 
     def _add_fixed(self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> None:
         if trainer.is_global_zero:  # the other ranks would render the same grid for nothing

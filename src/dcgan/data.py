@@ -66,6 +66,12 @@ class ImageFolderDataModule(pl.LightningDataModule):
     def _cached(self):
         return cached_images(self.root, self.files, self.image_size, self.channels, self.cache_dir, self.num_workers)
 
+    def images_at(self, indices: Tensor) -> Tensor:
+        """uint8 (len(indices), C, S, S) training images, e.g. the real side of FID."""
+        if self.cache:
+            return self.images[indices]
+        return torch.stack([self.dataset[int(i)] for i in indices])
+
     def train_dataloader(self) -> DataLoader:
         workers = 0 if self.cache else self.num_workers  # indices need no workers
         return DataLoader(

@@ -1,6 +1,8 @@
 """The GAN system: owns G and D and runs the seed's D-then-G update by manual optimization."""
 
+import copy
 from collections.abc import Callable
+from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
@@ -16,7 +18,8 @@ CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")  # torch.compile modes th
 
 
 class DCGAN(pl.LightningModule):
-    """DCGAN trained as in the PyTorch tutorial; ``fixed_noise`` is a buffer, so checkpoints keep it."""
+    """DCGAN trained as in the PyTorch tutorial. The grids' latents (fixed_noise, fixed_endpoints)
+    are buffers, so checkpoints keep them."""
 
     def __init__(
         self,
@@ -27,12 +30,16 @@ class DCGAN(pl.LightningModule):
         image_size: int = 64,
         lr: float = 2e-4,
         beta1: float = 0.5,
+        ema_decay: float | None = None,
         channels_last: bool | None = None,
         compile: bool | str = False,
     ):
-        """channels_last: NHWC weights and batches; None: on CPU only, where it measured faster
-        (on an H200 it was slower; README, Performance). compile: torch.compile G and D for
-        training; a string picks its mode."""
+        """ema_decay: keep an exponential moving average of G's weights (e.g. 0.999) and sample
+        from it; None trains and samples exactly as the seed. channels_last: NHWC weights and
+        batches; None: on CPU only, where it measured faster (on an H200 it was slower; README,
+        Performance). compile: torch.compile G and D for training; a string picks its mode."""
+        if ema_decay is not None and not 0 < ema_decay < 1:
+            raise UsageError(f"ema_decay={ema_decay} must be in (0, 1), e.g. 0.999, or null for none")
         if compile in CUDA_GRAPH_MODES:
             raise UsageError(
                 f"compile={compile!r} replays CUDA graphs, which cannot run D twice before its backward "
@@ -43,9 +50,29 @@ class DCGAN(pl.LightningModule):
         self.automatic_optimization = False
         self.generator = Generator(nz, ngf, channels, image_size)
         self.discriminator = Discriminator(ndf, channels, image_size)
+        self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False) if ema_decay else None
         self.memory_format = torch.contiguous_format  # chosen in configure_model
         self.register_buffer("fixed_noise", torch.randn(NUM_FIXED, nz, 1, 1))
+        self.register_buffer("fixed_endpoints", torch.randn(8, 2, nz))  # (rows, 2, nz): interpolation grids
         self.distribute(None)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path) -> "DCGAN":
+        """The system a checkpoint of this template holds, on the CPU whatever it trained on, read
+        without running pickled code (weights_only)."""
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise UsageError(f"ckpt_path={path} does not exist: pass a .ckpt from a run's checkpoints/")
+        try:
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:  # not a torch file, or one that needs code to load
+            raise UsageError(f"ckpt_path={path} is not a checkpoint of this template ({type(error).__name__})") from None
+        hparams, state = checkpoint.get("hyper_parameters"), checkpoint.get("state_dict")
+        if not isinstance(hparams, dict) or not isinstance(state, dict) or "generator.main.0.weight" not in state:
+            raise UsageError(f"ckpt_path={path} is not a checkpoint of this template: it holds no DCGAN generator")
+        model = cls(**{**hparams, "compile": False})
+        model.load_state_dict(state)
+        return model
 
     def distribute(self, wrap: Callable[[nn.Module], nn.Module] | None) -> None:
         """Train through wrap(G) and wrap(D), e.g. one DistributedDataParallel each (None: the
@@ -76,10 +103,11 @@ class DCGAN(pl.LightningModule):
         self.to(memory_format=self.memory_format)
 
     def forward(self, z: Tensor) -> Tensor:
-        """Images (B, C, S, S) in [-1, 1] from latents (B, nz, 1, 1), normalised with the batch's
-        own statistics as in the seed, leaving G's state untouched."""
-        with batch_statistics(self.generator):
-            return self.generator(z)
+        """Images (B, C, S, S) in [-1, 1] from latents (B, nz, 1, 1): the averaged G when there is
+        one, normalised with the batch's own statistics as in the seed, its state untouched."""
+        generator = self.generator_ema or self.generator
+        with batch_statistics(generator):
+            return generator(z)
 
     @property
     def iteration(self) -> int:
@@ -121,6 +149,8 @@ class DCGAN(pl.LightningModule):
         self.manual_backward(loss_g)
         opt_g.step()
         self.discriminator.requires_grad_(True)
+        if self.generator_ema is not None:
+            self._update_ema()
 
         # Lightning writes logs every trainer.log_every_n_steps iterations and logging costs a
         # third of a small step, so log those iterations (and each epoch's last, for the final
@@ -136,6 +166,18 @@ class DCGAN(pl.LightningModule):
                     "train/d_g_z2": torch.sigmoid(gen_logits).mean(),
                 }
             )
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        # One fused lerp over all weights, on the device (torch's AveragedModel reads a counter
+        # back to the host every step); BatchNorm statistics are copied. The decay ramps up as in
+        # TensorFlow's ExponentialMovingAverage, so that the average does not hold on to the
+        # initial weights through a short run.
+        decay = min(self.hparams.ema_decay, (1 + self.iteration) / (10 + self.iteration))
+        ema, live = list(self.generator_ema.parameters()), list(self.generator.parameters())
+        torch._foreach_lerp_(ema, live, 1 - decay)
+        for ema_buffer, buffer in zip(self.generator_ema.buffers(), self.generator.buffers()):
+            ema_buffer.copy_(buffer)
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         # Measured (README, Performance): fused Adam is fastest on CUDA, the multi-tensor foreach

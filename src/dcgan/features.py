@@ -1,0 +1,102 @@
+"""Feature spaces for FID and KID: Inception-v3 (the standard, weights fetched once) and a small
+classifier of the built-in digits (trained once, offline). Each maps uint8 images (B, C, H, W) to
+(B, num_features) and says how many channels it reads."""
+
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from dcgan.images import ImageFolder, find_images
+
+INCEPTION_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
+
+
+class FeaturesUnavailable(RuntimeError):
+    """The feature extractor cannot be built here (e.g. its weights cannot be fetched)."""
+
+
+def inception(weights: str | None = None) -> nn.Module:
+    """torchmetrics' FID Inception-v3 (2048 features), weights from `weights` or torch's hub cache,
+    where they are fetched once from torch-fidelity's release."""
+    from torchmetrics.image.fid import NoTrainInceptionV3
+
+    path = Path(weights).expanduser() if weights else Path(torch.hub.get_dir()) / "checkpoints" / Path(INCEPTION_URL).name
+    if not path.exists():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with urllib.request.urlopen(INCEPTION_URL, timeout=60) as response:  # 92 MB, fetched once
+                partial = path.with_suffix(".partial")
+                partial.write_bytes(response.read())
+            partial.replace(path)
+        except (urllib.error.URLError, OSError) as error:
+            raise FeaturesUnavailable(
+                f"FID/KID need the Inception weights {path.name}, which could not be fetched ({error}): "
+                f"download {INCEPTION_URL} to {path}, or set callbacks.quality.features.weights=<that file>"
+            ) from None
+    extractor = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
+                                   feature_extractor_weights_path=str(path))
+    extractor.num_features, extractor.in_channels = 2048, 3
+    return extractor
+
+
+class DigitClassifier(nn.Module):
+    """A small CNN for the built-in digits: its last hidden layer is the feature space for digit
+    FID, its head classifies generated digits (to see which classes G covers)."""
+
+    num_features = 128
+    in_channels = 1
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (B, 32, 8, 8)
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (B, 64, 4, 4)
+            nn.Flatten(), nn.Linear(64 * 16, 128), nn.ReLU(),  # (B, 128): where strokes are matters
+        )
+        self.head = nn.Linear(128, 10)
+        self.register_buffer("holdout_accuracy", torch.tensor(0.0))
+
+    def forward(self, images: Tensor) -> Tensor:
+        """uint8 (B, 1, H, W) -> features (B, 128), at 16x16 (the scans are 8x8)."""
+        x = images.float() / 127.5 - 1
+        if x.shape[-1] != 16:
+            x = F.interpolate(x, size=(16, 16), mode="bilinear", antialias=True)
+        return self.body(x)
+
+    def classify(self, images: Tensor) -> Tensor:
+        return self.head(self(images)).argmax(1)
+
+
+def digit_classifier(root: str = "data/digits", weights: str | None = None, epochs: int = 15) -> DigitClassifier:
+    """The classifier read from `weights`, or trained (seeded, a few seconds on a CPU) on 80% of
+    the digits under root/<label>/, scored on the rest, and kept in root/.classifier.pt."""
+    root_path = Path(root).expanduser()
+    cached = Path(weights).expanduser() if weights else root_path / ".classifier.pt"
+    model = DigitClassifier()
+    if cached.exists():
+        model.load_state_dict(torch.load(cached, map_location="cpu", weights_only=True))
+        return model.eval().requires_grad_(False)
+    files = find_images(root_path)
+    dataset = ImageFolder(root_path, 16, 1, files)
+    images = torch.stack([dataset[i] for i in range(len(files))])  # (N, 1, 16, 16) uint8
+    labels = torch.tensor([int(path.parent.name) for path in files])
+    generator = torch.Generator().manual_seed(0)
+    order = torch.randperm(len(files), generator=generator)
+    train, holdout = order[: len(files) * 4 // 5], order[len(files) * 4 // 5 :]
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(epochs):
+        for batch in train[torch.randperm(len(train), generator=generator)].split(64):
+            loss = F.cross_entropy(model.head(model(images[batch])), labels[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    with torch.no_grad():
+        model.holdout_accuracy.fill_((model.classify(images[holdout]) == labels[holdout]).float().mean())
+    partial = cached.with_suffix(".partial")
+    torch.save(model.state_dict(), partial)
+    partial.replace(cached)
+    return model.eval().requires_grad_(False)

@@ -1,0 +1,104 @@
+"""FID and KID during training: how close generated images are to real ones, every N epochs."""
+
+import warnings
+from collections.abc import Callable
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.utilities import rank_zero_warn
+from torch import Tensor, nn
+from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.kid import KernelInceptionDistance
+
+from dcgan.errors import UsageError
+from dcgan.features import FeaturesUnavailable
+
+
+def to_uint8(images: Tensor) -> Tensor:
+    """[-1, 1] floats -> the uint8 pixels a PNG of them would hold."""
+    return images.add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)
+
+
+def to_channels(images: Tensor, channels: int) -> Tensor:
+    """(B, C, H, W) -> (B, channels, H, W): grey repeated to RGB, or RGB averaged to grey."""
+    if images.shape[1] == channels:
+        return images
+    if channels == 3:
+        return images.expand(-1, 3, -1, -1)
+    return images.float().mean(1, keepdim=True).round().to(images.dtype)
+
+
+class _Given(nn.Module):
+    """FID and KID receive features computed once, not images (no second pass through Inception)."""
+
+    def __init__(self, num_features: int):
+        super().__init__()
+        self.num_features = num_features
+
+    def forward(self, features: Tensor) -> Tensor:
+        return features
+
+
+class QualityMetrics(pl.Callback):
+    """val/fid and val/kid every `every_n_epochs` epochs: `num_fake` images of G (the averaged G
+    when model.ema_decay is set), from latents that stay the same all run, against `num_real`
+    training images, in the feature space that `features()` builds (Inception, or the digit
+    classifier). If it cannot be built here, one warning says why and training goes on without."""
+
+    def __init__(
+        self,
+        features: Callable[[], nn.Module],
+        every_n_epochs: int = 1,
+        num_fake: int = 2048,
+        num_real: int = 2048,
+        kid_subset_size: int = 100,
+        batch_size: int = 250,
+    ):
+        if kid_subset_size > min(num_fake, num_real):
+            raise UsageError(f"kid_subset_size={kid_subset_size} must be at most num_fake and num_real")
+        self.features = features
+        self.every_n_epochs = every_n_epochs
+        self.num_fake = num_fake
+        self.num_real = num_real
+        self.kid_subset_size = kid_subset_size
+        self.batch_size = batch_size
+        self.extractor: nn.Module | None = None
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        try:
+            self.extractor = self.features().to(pl_module.device)
+        except FeaturesUnavailable as error:
+            rank_zero_warn(f"{error}. Training goes on without val/fid and val/kid.")
+            return
+        given = _Given(self.extractor.num_features)
+        self.fid = FrechetInceptionDistance(feature=given, reset_real_features=False).to(pl_module.device)
+        with warnings.catch_warnings():  # "KID keeps all features": num_real + num_fake rows, here
+            warnings.simplefilter("ignore")
+            self.kid = KernelInceptionDistance(feature=given, subset_size=self.kid_subset_size,
+                                               reset_real_features=False).to(pl_module.device)
+        datamodule = trainer.datamodule
+        count = min(self.num_real, len(datamodule.dataset))
+        chosen = torch.randperm(len(datamodule.dataset), generator=torch.Generator().manual_seed(0))[:count]
+        for batch in chosen[trainer.global_rank :: trainer.world_size].split(self.batch_size):  # this rank's share
+            features = self._features(datamodule.images_at(batch).to(pl_module.device))
+            self.fid.update(features, real=True)
+            self.kid.update(features, real=True)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.extractor is None or (trainer.current_epoch + 1) % self.every_n_epochs:
+            return
+        latents = torch.Generator(pl_module.device).manual_seed(1 + trainer.global_rank)  # the same every time
+        for size in torch.arange(self.num_fake // trainer.world_size).split(self.batch_size):
+            z = torch.randn(len(size), pl_module.hparams.nz, 1, 1, device=pl_module.device, generator=latents)
+            with torch.no_grad():
+                features = self._features(to_uint8(pl_module(z)))
+            self.fid.update(features, real=False)
+            self.kid.update(features, real=False)
+        kid_mean, _ = self.kid.compute()  # both synchronise their sums across ranks
+        pl_module.log_dict({"val/fid": self.fid.compute(), "val/kid": kid_mean})
+        self.fid.reset()  # the fake side only: the real one was computed once
+        self.kid.reset()
+
+    @torch.no_grad()
+    def _features(self, images: Tensor) -> Tensor:
+        return self.extractor(to_channels(images, self.extractor.in_channels)).double()

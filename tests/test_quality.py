@@ -1,0 +1,140 @@
+"""Quality: FID/KID, the best checkpoint, the EMA generator, generation, interpolation, figures."""
+
+import subprocess
+import sys
+import urllib.error
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+import dcgan.features
+from conftest import ROOT
+from dcgan.features import FeaturesUnavailable, inception
+from dcgan.gan import DCGAN
+from dcgan.latents import interpolation_latents, slerp
+from train import train
+
+
+def scalars(run: Path) -> dict[str, list[float]]:
+    (events,) = (run / "tensorboard").glob("events.out.tfevents.*")
+    accumulator = EventAccumulator(str(events), size_guidance={"scalars": 0, "images": 0})
+    accumulator.Reload()
+    return {tag: [e.value for e in accumulator.Scalars(tag)] for tag in accumulator.Tags()["scalars"]}
+
+
+def test_fid_and_kid_are_logged_and_the_best_generator_is_kept(run_config, tmp_path: Path):
+    metrics = train(run_config("trainer.max_epochs=2"))
+    assert metrics["val/fid"] > 0 and "val/kid" in metrics
+    logged = scalars(tmp_path / "run")
+    assert len(logged["val/fid"]) == 2  # every epoch (callbacks.quality.every_n_epochs=1)
+    best = torch.load(tmp_path / "run" / "checkpoints" / "best.ckpt", weights_only=True)
+    assert best["callbacks"]  # a full checkpoint, whose epoch had the lowest FID so far
+    best_epoch = min(range(2), key=lambda e: logged["val/fid"][e])
+    assert best["epoch"] == best_epoch
+
+
+def test_without_its_features_training_goes_on_without_the_metric(run_config):
+    with pytest.warns(UserWarning, match="Training goes on without val/fid and val/kid"):
+        metrics = train(run_config("callbacks.quality.features={_target_: probes.unavailable_features, _partial_: true}"))
+    assert "val/fid" not in metrics and "train/loss_g" in metrics
+
+
+def test_missing_inception_weights_say_where_to_put_them(tmp_path: Path, monkeypatch):
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(dcgan.features.urllib.request, "urlopen", offline)
+    target = tmp_path / "weights.pth"
+    with pytest.raises(FeaturesUnavailable, match=f"download {dcgan.features.INCEPTION_URL} to {target}"):
+        inception(str(target))
+
+
+def test_ema_is_a_passive_average_that_sampling_uses(run_config, tmp_path: Path):
+    train(run_config("model.ema_decay=0.9", f"paths.output_dir={tmp_path / 'ema'}"))
+    train(run_config(f"paths.output_dir={tmp_path / 'plain'}"))
+    with_ema = DCGAN.from_checkpoint(tmp_path / "ema" / "checkpoints" / "last.ckpt")
+    plain = DCGAN.from_checkpoint(tmp_path / "plain" / "checkpoints" / "last.ckpt")
+    assert plain.generator_ema is None and "generator_ema.main.0.weight" in with_ema.state_dict()
+    for live, without in zip(with_ema.generator.parameters(), plain.generator.parameters()):
+        assert torch.equal(live, without)  # the average never feeds back into training
+    assert not torch.equal(with_ema.generator_ema.main[0].weight, with_ema.generator.main[0].weight)
+    z = torch.randn(8, with_ema.hparams.nz, 1, 1)
+    with torch.no_grad():
+        sampled = with_ema(z)
+        with_ema.generator, with_ema.generator_ema = with_ema.generator_ema, None
+        assert torch.allclose(sampled, with_ema(z))  # forward samples from the averaged G
+
+
+def test_slerp_runs_between_the_endpoints_on_the_sphere():
+    a, b = torch.randn(3, 16), torch.randn(3, 16)
+    b = b / b.norm(dim=1, keepdim=True) * a.norm(dim=1, keepdim=True)  # equal norms
+    path = slerp(a, b, torch.linspace(0, 1, 5))
+    assert torch.allclose(path[:, 0], a, atol=1e-5) and torch.allclose(path[:, -1], b, atol=1e-5)
+    assert torch.allclose(path.norm(dim=2), a.norm(dim=1, keepdim=True).expand(-1, 5), rtol=1e-4)
+    assert interpolation_latents(torch.randn(4, 2, 16), steps=6).shape == (24, 16, 1, 1)
+
+
+def test_training_ends_with_the_seeds_figures(run_config, tmp_path: Path):
+    train(run_config("trainer.max_epochs=2"))
+    run = tmp_path / "run"
+    (events,) = (run / "tensorboard").glob("events.out.tfevents.*")
+    accumulator = EventAccumulator(str(events), size_guidance={"images": 0})
+    accumulator.Reload()
+    grids = [image.step for image in accumulator.Images("samples/fixed_noise")]
+    assert grids == [0, 2, 3, 4, 6, 7]  # every 2 iterations and at each epoch end (3 and 7)
+    assert Image.open(run / "progress.gif").n_frames == len(grids)  # the seed's animation, one frame a grid
+    assert Image.open(run / "loss_curves.png").size[0] > 0 and Image.open(run / "real_vs_fake.png").size[0] > 0
+    assert len(accumulator.Images("samples/interpolation")) == 2  # at each epoch end
+
+
+def generate(*overrides: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "generate.py"), *overrides], capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory, digits_root: Path) -> Path:
+    from conftest import compose_config
+
+    out = tmp_path_factory.mktemp("trained")
+    train(compose_config([f"paths.output_dir={out}", f"data.root={digits_root}"]))
+    return out / "checkpoints" / "last.ckpt"
+
+
+def test_generate_writes_images_and_a_grid_and_the_same_seed_repeats(checkpoint: Path, tmp_path: Path):
+    for name, seed in (("a", 5), ("b", 5), ("c", 6)):
+        result = generate(f"ckpt_path={checkpoint}", "num_images=10", f"output_dir={tmp_path / name}", f"seed={seed}",
+                          "interpolation_steps=5")
+        assert result.returncode == 0, result.stderr
+    files = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert files == [f"{i:05d}.png" for i in range(10)] + ["grid.png", "interpolation.png"]
+    assert Image.open(tmp_path / "a" / "00000.png").size == (16, 16)
+    same = all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files)
+    differs = (tmp_path / "a" / "00000.png").read_bytes() != (tmp_path / "c" / "00000.png").read_bytes()
+    assert same and differs
+    assert Image.open(tmp_path / "a" / "interpolation.png").size == (5 * 18 + 2, 8 * 18 + 2)  # 8 rows of 5 steps
+    assert not list(Path.cwd().glob(".hydra"))  # generation writes only its images
+
+
+@pytest.mark.parametrize("kind", ["missing", "not torch", "foreign"])
+def test_a_missing_or_foreign_checkpoint_is_a_one_line_error(tmp_path: Path, kind: str):
+    path = tmp_path / "x.ckpt"
+    if kind == "not torch":
+        path.write_text("hello")
+    elif kind == "foreign":
+        torch.save({"state_dict": {"encoder.weight": torch.zeros(2)}, "hyper_parameters": {}}, path)
+    result = generate(f"ckpt_path={path}", f"output_dir={tmp_path / 'out'}")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: ckpt_path={path}")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU to train on")
+def test_a_checkpoint_trained_on_gpu_generates_on_cpu(run_config, tmp_path: Path):
+    train(run_config("trainer.accelerator=gpu"))
+    result = generate(f"ckpt_path={tmp_path / 'run' / 'checkpoints' / 'last.ckpt'}", "device=cpu",
+                      f"output_dir={tmp_path / 'out'}")
+    assert result.returncode == 0 and (tmp_path / "out" / "grid.png").exists()
