@@ -1,6 +1,7 @@
 """Train DCGAN on an image folder: python train.py [key=value ...] (see README.md)."""
 
 import json
+import signal
 from pathlib import Path
 
 import hydra
@@ -9,24 +10,29 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from pytorch_lightning.utilities.exceptions import SIGTERMException
+
 from dcgan.config import check_config, instantiate_node
 from dcgan.errors import UsageError
+from dcgan.gan import DCGAN
 from dcgan.sweep import job_name
 
 TOP_LEVEL = {"seed": int, "ckpt_path": str | None, "objective": str, "objective_direction": str}
+# What a checkpoint's weights are shaped by, and where this run's config sets it.
+ARCHITECTURE = {"nz": "model.nz", "ngf": "model.ngf", "ndf": "model.ndf", "channels": "data.channels",
+                "image_size": "data.image_size", "ema_decay": "model.ema_decay"}
 OmegaConf.register_new_resolver("job_name", job_name, replace=True)  # names a sweep's job directories
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Build everything the config names, fit, and return the final logged metrics."""
     check_config(cfg, TOP_LEVEL)
-    ckpt_path = cfg.ckpt_path and Path(cfg.ckpt_path).expanduser()
-    if ckpt_path and not ckpt_path.is_file():
-        raise UsageError(f"ckpt_path={ckpt_path} is not a file: pass a .ckpt from a run's checkpoints/")
     pl.seed_everything(cfg.seed, workers=True)
 
     datamodule = instantiate_node(cfg.data, "data")
     model = instantiate_node(cfg.model, "model")
+    if cfg.ckpt_path:
+        check_resumable(cfg.ckpt_path, model)
     callbacks = [instantiate_node(node, f"callbacks.{name}") for name, node in cfg.callbacks.items()]
     logger = instantiate_node(cfg.logger, "logger")
     trainer = instantiate_node(cfg.trainer, "trainer", callbacks=callbacks, logger=logger)
@@ -35,11 +41,27 @@ def train(cfg: DictConfig) -> dict[str, float]:
         output_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(cfg, output_dir / "config.yaml", resolve=True)
 
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path and Path(cfg.ckpt_path).expanduser(),
+                weights_only=True)  # a checkpoint runs no pickled code
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
     if trainer.is_global_zero:  # what a sweep's summary reads
         (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
     return metrics
+
+
+def check_resumable(ckpt_path: str, model: DCGAN) -> None:
+    """A one-line error, before any work, when the checkpoint's weights would not fit this model."""
+    trained = DCGAN.read_checkpoint(ckpt_path)["hyper_parameters"]
+
+    def shape(hparams: dict) -> dict:  # ema_decay: only whether there is an averaged G
+        return {name: hparams.get(name) is not None if name == "ema_decay" else hparams.get(name) for name in ARCHITECTURE}
+
+    theirs, ours = shape(trained), shape(model.hparams)
+    differences = [f"{key}={trained.get(name)} (this run: {model.hparams[name]})"
+                   for name, key in ARCHITECTURE.items() if theirs[name] != ours[name]]
+    if differences:
+        raise UsageError(f"ckpt_path={ckpt_path} was trained with {', '.join(differences)}: "
+                         "pass the same values to resume it")
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
@@ -54,6 +76,8 @@ def main(cfg: DictConfig) -> float:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             raise  # this job fails, the sweep goes on and its summary says why
         raise SystemExit(f"error: {error}") from None  # the user's mistake: one line, no traceback
+    except SIGTERMException:  # SIGTERM or Ctrl-C: last.ckpt was written, and its path printed
+        raise SystemExit(128 + signal.SIGTERM) from None
 
 
 if __name__ == "__main__":

@@ -112,3 +112,54 @@ def unavailable_features(**options):
     from dcgan.features import FeaturesUnavailable
 
     raise FeaturesUnavailable("these features need weights this machine does not have")
+
+
+class Poison(pl.Callback):
+    """Sets a weight of G to NaN before iteration `at` (or, after=true, once its update is done:
+    finite losses, then weights an inf gradient has broken), as a diverging run would."""
+
+    def __init__(self, at: int, after: bool = False):
+        self.at = at
+        self.after = after
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if not self.after and trainer.global_step // 2 == self.at:
+            self._poison(pl_module)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if self.after and trainer.global_step // 2 - 1 == self.at:
+            self._poison(pl_module)
+
+    @staticmethod
+    def _poison(pl_module):
+        with torch.no_grad():
+            pl_module.generator.main[0].weight.fill_(float("nan"))
+
+
+class Interrupt(pl.Callback):
+    """Sends this process `signal` (TERM or INT) once iteration `after` has finished."""
+
+    def __init__(self, after: int, signal: str):
+        self.after = after
+        self.signal = signal
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.global_step // 2 - 1 == self.after:
+            import os
+            import signal
+
+            os.kill(os.getpid(), getattr(signal, f"SIG{self.signal}"))
+
+
+class BrokenDisk(pl.Callback):
+    """Makes every checkpoint write fail half-way, as a full disk or a crash would."""
+
+    def on_fit_start(self, trainer, pl_module):
+        io = trainer.strategy.checkpoint_io
+
+        def half_then_fail(checkpoint, path, storage_options=None):
+            with open(path, "wb") as file:
+                file.write(b"PK\x03\x04 half a checkpoint")
+            raise OSError("No space left on device")
+
+        io.save_checkpoint = half_then_fail

@@ -34,7 +34,7 @@ def batches(dm: ImageFolderDataModule, indices: list[int]) -> torch.Tensor:
 
 
 def test_cached_batches_are_the_decoded_images(folder: Path):
-    plain = ImageFolderDataModule(str(folder), image_size=16, num_workers=0)
+    plain = ImageFolderDataModule(str(folder), image_size=16, batch_size=4, num_workers=0)
     cached = ImageFolderDataModule(str(folder), image_size=16, batch_size=4, num_workers=0, cache=True)
     assert torch.equal(batches(plain, [0, 3, 9]), batches(cached, [0, 3, 9]))
     cached.setup("fit")
@@ -46,7 +46,8 @@ def test_disk_cache_is_reused_and_rebuilt_when_files_change(folder: Path, tmp_pa
     cache_dir = tmp_path / "cache"
 
     def module() -> ImageFolderDataModule:
-        return ImageFolderDataModule(str(folder), image_size=16, num_workers=1, cache=True, cache_dir=str(cache_dir))
+        return ImageFolderDataModule(str(folder), image_size=16, batch_size=4, num_workers=1, cache=True,
+                                     cache_dir=str(cache_dir))
 
     first = module()
     first.prepare_data()  # decoded once, in a worker process
@@ -56,7 +57,7 @@ def test_disk_cache_is_reused_and_rebuilt_when_files_change(folder: Path, tmp_pa
     def no_decoding(*args, **kwargs):
         raise AssertionError("a current cache must not be decoded again")
 
-    monkeypatch.setattr(dcgan.cache, "decode_all", no_decoding)
+    monkeypatch.setattr(dcgan.cache, "decode_images", no_decoding)
     assert torch.equal(batches(module(), list(range(10))), before)  # read back, not decoded
     monkeypatch.undo()
 

@@ -6,15 +6,15 @@ so a stale cache is never read.
 """
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
 import numpy as np
-from torch.utils.data import DataLoader
 
-from dcgan.images import ImageFolder
+from dcgan.images import decode_images
 
-FORMAT = 1  # bump when the decoding changes, so old cache files are not reused
+FORMAT = 2  # bump when the decoding changes, so old cache files are not reused
 
 
 def cache_key(root: Path, files: list[Path], image_size: int, channels: int) -> str:
@@ -25,31 +25,32 @@ def cache_key(root: Path, files: list[Path], image_size: int, channels: int) -> 
     return digest.hexdigest()[:20]
 
 
-def decode_all(files: list[Path], image_size: int, channels: int, out: np.ndarray, workers: int) -> None:
-    """Fill out (N, channels, S, S) with the decoded images, in `workers` processes (0: here)."""
-    loader = DataLoader(ImageFolder(Path(), image_size, channels, files), batch_size=256, num_workers=workers)
-    start = 0
-    for batch in loader:  # in file order
-        out[start : start + len(batch)] = batch.numpy()
-        start += len(batch)
-
-
 def cached_images(root: Path, files: list[Path], image_size: int, channels: int,
-                  cache_dir: Path | None, workers: int) -> np.ndarray:
-    """The (N, channels, S, S) uint8 array of all files: read from cache_dir when it holds this
-    folder's current key, else decoded (and, with a cache_dir, written there atomically)."""
+                  cache_dir: Path | None, workers: int) -> tuple[np.ndarray, list[Path]]:
+    """The (M, channels, S, S) uint8 array of the files that decode, and the M - N that do not:
+    read from cache_dir when it holds this folder's current key, else decoded (and, with a
+    cache_dir, written there atomically, the undecodable files listed beside it)."""
     shape = (len(files), channels, image_size, image_size)
     if cache_dir is None:
         images = np.empty(shape, dtype=np.uint8)
-        decode_all(files, image_size, channels, images, workers)
-        return images
+        bad = decode_images(files, image_size, channels, workers, out=images)
+        return images[: len(files) - len(bad)], bad
     path = cache_dir / f"{root.name}-{image_size}px-{channels}ch-{cache_key(root, files, image_size, channels)}.npy"
+    skipped = path.with_suffix(".bad.json")
     if not path.exists():
         cache_dir.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(f".partial{os.getpid()}")
         images = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape)
-        decode_all(files, image_size, channels, images, workers)
+        bad = decode_images(files, image_size, channels, workers, out=images)
+        if bad:  # keep only the decoded ones: rewrite at the smaller size
+            compact = np.lib.format.open_memmap(f"{partial}.compact", mode="w+", dtype=np.uint8,
+                                                shape=(len(files) - len(bad), *shape[1:]))
+            compact[:] = images[: len(compact)]
+            compact.flush()
+            os.replace(f"{partial}.compact", partial)
         images.flush()
         del images
+        skipped.write_text(json.dumps([str(p.relative_to(root)) for p in bad]))
         os.replace(partial, path)  # readers see a whole file or none
-    return np.load(path, mmap_mode="c")  # copy-on-write: writable for torch, never written
+    bad = [root / name for name in json.loads(skipped.read_text())]
+    return np.load(path, mmap_mode="c"), bad  # copy-on-write: writable for torch, never written

@@ -1,20 +1,32 @@
-"""Checkpoints in the run directory: last.ckpt after every epoch, and periodic ones kept."""
+"""Checkpoints in the run directory: last.ckpt after every epoch and when the run is stopped by a
+signal, periodic ones kept, the best by val/fid; never a partial file, never NaN weights."""
 
 import os
 import shutil
+import signal
+import threading
 from pathlib import Path
 
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.callbacks import Checkpoint
+from pytorch_lightning.utilities import rank_zero_info
+from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+from dcgan.errors import TrainingDiverged
 
 
 class RunCheckpoints(Checkpoint):
     """dirpath/last.ckpt after every epoch; dirpath/epoch=NNN.ckpt (N epochs done) every N epochs;
     dirpath/best.ckpt whenever `monitor` (lower is better, e.g. val/fid) reaches a new low.
 
-    Files are replaced atomically: a crash mid-write leaves the previous one loadable.
-    Subclassing Checkpoint makes Lightning run this after the other callbacks (so the epoch's
-    val/fid is there) and skip its own checkpointing.
+    Preemption: on SIGTERM (a cluster scheduler) Lightning finishes the iteration and stops; this
+    then writes last.ckpt, which ckpt_path= resumes exactly. Ctrl-C does the same (a second
+    Ctrl-C stops at once, without a checkpoint).
+
+    Files are replaced atomically (a crash mid-write leaves the previous one loadable), and
+    weights that are no longer finite are never written. Subclassing Checkpoint makes Lightning
+    run this after the other callbacks (so the epoch's val/fid is there) and skip its own.
     """
 
     def __init__(self, dirpath: str, every_n_epochs: int = 1, monitor: str | None = "val/fid"):
@@ -22,10 +34,31 @@ class RunCheckpoints(Checkpoint):
         self.every_n_epochs = every_n_epochs
         self.monitor = monitor
         self.best: float | None = None
+        self._previous_sigint = None
 
     @property
     def last(self) -> Path:
         return self.dirpath / "last.ckpt"
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
+            self._previous_sigint = signal.signal(signal.SIGINT, self._on_ctrl_c)
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if self._previous_sigint is not None:
+            signal.signal(signal.SIGINT, self._previous_sigint)
+            self._previous_sigint = None
+
+    def _on_ctrl_c(self, signum, frame) -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C: stop at once
+        rank_zero_info("\nCtrl-C: stopping after this iteration, with a checkpoint (Ctrl-C again: stop now)")
+        os.kill(os.getpid(), signal.SIGTERM)  # Lightning's SIGTERM path: stop between iterations
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        if isinstance(exception, SIGTERMException):  # raised between iterations: the state is whole
+            self.save(trainer)
+            rank_zero_info(f"Stopped by a signal after iteration {trainer.global_step // 2 - 1}: saved {self.last}; "
+                           f"resume with ckpt_path={self.last} and the same options")
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         score = trainer.callback_metrics.get(self.monitor) if self.monitor else None
@@ -37,11 +70,22 @@ class RunCheckpoints(Checkpoint):
             return
         epochs = trainer.current_epoch + 1
         if self.every_n_epochs > 0 and epochs % self.every_n_epochs == 0:
-            shutil.copyfile(self.last, self.dirpath / f"epoch={epochs:03d}.ckpt")
+            _copy_atomically(self.last, self.dirpath / f"epoch={epochs:03d}.ckpt")
         if improved:
-            partial = self.dirpath / "best.ckpt.partial"
-            shutil.copyfile(self.last, partial)
-            os.replace(partial, self.dirpath / "best.ckpt")
+            _copy_atomically(self.last, self.dirpath / "best.ckpt")
+
+    def save(self, trainer: pl.Trainer) -> None:
+        """Write last.ckpt; every rank must call it (Lightning gathers state, rank 0 writes)."""
+        weights = [p.detach() for p in trainer.lightning_module.parameters()]
+        if not torch.stack([w.isfinite().all() for w in weights]).all():  # one sync per checkpoint
+            raise TrainingDiverged(
+                f"weights became inf or NaN by iteration {trainer.global_step // 2 - 1}; "
+                f"{self.last} is kept as it was. A lower model.lr or another seed may help"
+            )
+        partial = self.dirpath / "last.ckpt.partial"
+        trainer.save_checkpoint(partial, weights_only=False)
+        if trainer.is_global_zero:
+            os.replace(partial, self.last)
 
     def state_dict(self) -> dict:
         return {"best": self.best}
@@ -49,9 +93,8 @@ class RunCheckpoints(Checkpoint):
     def load_state_dict(self, state_dict: dict) -> None:
         self.best = state_dict["best"]
 
-    def save(self, trainer: pl.Trainer) -> None:
-        """Write last.ckpt; every rank must call it (Lightning gathers state, rank 0 writes)."""
-        partial = self.dirpath / "last.ckpt.partial"
-        trainer.save_checkpoint(partial, weights_only=False)
-        if trainer.is_global_zero:
-            os.replace(partial, self.last)
+
+def _copy_atomically(source: Path, target: Path) -> None:
+    partial = target.with_name(target.name + ".partial")
+    shutil.copyfile(source, partial)
+    os.replace(partial, target)

@@ -2,16 +2,19 @@
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor
 from torch.utils.data import DataLoader
 
 from dcgan.cache import cached_images
 from dcgan.errors import UsageError
-from dcgan.images import ImageFolder, find_images
+from dcgan.images import ImageFolder, decode_images, find_images
 from dcgan.networks import check_image_size
+from dcgan.sampler import EpochShuffle
 
 class ImageFolderDataModule(pl.LightningDataModule):
     """Batches of real images in [-1, 1], (B, channels, image_size, image_size).
@@ -20,6 +23,9 @@ class ImageFolderDataModule(pl.LightningDataModule):
     cache: decode every image once (see cache.py) and keep them all on the training device; the
     loader then yields only indices and batches are gathered there, no decoding or copying per
     step. cache_dir: keep the decoded array there, shared by ranks and later runs (None: memory).
+    on_bad_image: images that cannot be decoded (corrupt, truncated, empty, unreadable) are
+    skipped with one warning that counts them, or stop the run with their list ("error"). Every
+    image is decoded once before training to find them (with the cache, that pass is its build).
     """
 
     def __init__(
@@ -32,12 +38,17 @@ class ImageFolderDataModule(pl.LightningDataModule):
         drop_last: bool = True,
         cache: bool = False,
         cache_dir: str | None = None,
+        on_bad_image: Literal["skip", "error"] = "skip",
     ):
         super().__init__()
         self.save_hyperparameters(logger=False)  # for callbacks.HParams
         check_image_size(image_size)
         if channels not in (1, 3):
             raise UsageError(f"channels must be 1 or 3, got {channels}")
+        if batch_size < 1:
+            raise UsageError(f"batch_size must be at least 1, got {batch_size}")
+        if num_workers < 0:
+            raise UsageError(f"num_workers must be 0 (load in the main process) or more, got {num_workers}")
         self.root = Path(root).expanduser()
         self.image_size = image_size
         self.channels = channels
@@ -46,6 +57,7 @@ class ImageFolderDataModule(pl.LightningDataModule):
         self.drop_last = drop_last
         self.cache = cache
         self.cache_dir = cache_dir and Path(cache_dir).expanduser()
+        self.on_bad_image = on_bad_image
         self._on_device: Tensor | None = None
 
     @cached_property
@@ -58,13 +70,36 @@ class ImageFolderDataModule(pl.LightningDataModule):
 
     def setup(self, stage: str) -> None:
         if self.cache:
-            self.images = torch.from_numpy(self._cached())  # (N, C, S, S) uint8
+            images, bad = self._cached()
+            self.images = torch.from_numpy(images)  # (N, C, S, S) uint8
             self.dataset = range(len(self.images))  # the loader yields indices
         else:
-            self.dataset = ImageFolder(self.root, self.image_size, self.channels, self.files)
+            bad = decode_images(self.files, self.image_size, self.channels, self.num_workers)
+            good = sorted(set(self.files) - set(bad))
+            self.dataset = ImageFolder(self.root, self.image_size, self.channels, good)
+        self._handle_bad(bad)
+        share = len(self.dataset) // (self.trainer.world_size if self.trainer else 1)
+        if self.drop_last and self.batch_size > share:
+            raise UsageError(
+                f"data.batch_size={self.batch_size} is larger than the {share} images each device gets from "
+                f"{self.root}, so with data.drop_last=true no batch is ever full: lower data.batch_size "
+                "or set data.drop_last=false"
+            )
 
     def _cached(self):
         return cached_images(self.root, self.files, self.image_size, self.channels, self.cache_dir, self.num_workers)
+
+    def _handle_bad(self, bad: list[Path]) -> None:
+        if not bad:
+            return
+        if len(bad) == len(self.files):
+            raise UsageError(f"data.root={self.root}: none of its {len(bad)} image files can be read")
+        names = ", ".join(str(p.relative_to(self.root)) for p in bad[:10]) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
+        if self.on_bad_image == "error":
+            raise UsageError(f"data.root={self.root}: {len(bad)} images cannot be read: {names} "
+                             "(data.on_bad_image=skip trains without them)")
+        rank_zero_warn(f"skipped {len(bad)} images under {self.root} that cannot be read "
+                       f"(corrupt, truncated, empty or unreadable): {names}")
 
     def images_at(self, indices: Tensor) -> Tensor:
         """uint8 (len(indices), C, S, S) training images, e.g. the real side of FID."""
@@ -74,10 +109,15 @@ class ImageFolderDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         workers = 0 if self.cache else self.num_workers  # indices need no workers
+        trainer = self.trainer
+        # A run resumed mid-epoch starts after the batches it has already trained on.
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.completed if trainer else 0
+        sampler = EpochShuffle(len(self.dataset), seed=torch.initial_seed(), skip=done * self.batch_size,
+                               rank=trainer.global_rank if trainer else 0, world_size=trainer.world_size if trainer else 1)
         return DataLoader(
             self.dataset,
             batch_size=self.batch_size,
-            shuffle=True,
+            sampler=sampler,  # shards by rank itself (trainer.use_distributed_sampler=false)
             num_workers=workers,
             drop_last=self.drop_last,
             pin_memory=torch.cuda.is_available(),

@@ -8,6 +8,7 @@ same ImageFolderDataModule as any user's folder.
 import os
 import tempfile
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from PIL import Image
@@ -49,8 +50,9 @@ class DigitsDataModule(ImageFolderDataModule):
         drop_last: bool = True,
         cache: bool = True,
         cache_dir: str | None = None,
+        on_bad_image: Literal["skip", "error"] = "error",
     ):
-        super().__init__(root, image_size, channels, batch_size, num_workers, drop_last, cache, cache_dir)
+        super().__init__(root, image_size, channels, batch_size, num_workers, drop_last, cache, cache_dir, on_bad_image)
 
     def prepare_data(self) -> None:
         if (self.root / MARKER).exists():

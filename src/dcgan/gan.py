@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 import dcgan.parallel  # noqa: F401  registers the GAN-aware "ddp" that several devices use
-from dcgan.errors import UsageError
+from dcgan.errors import TrainingDiverged, UsageError
 from dcgan.losses import discriminator_loss, generator_loss
 from dcgan.networks import Discriminator, Generator, batch_statistics
 
@@ -38,6 +38,13 @@ class DCGAN(pl.LightningModule):
         from it; None trains and samples exactly as the seed. channels_last: NHWC weights and
         batches; None: on CPU only, where it measured faster (on an H200 it was slower; README,
         Performance). compile: torch.compile G and D for training; a string picks its mode."""
+        for name, value in (("nz", nz), ("ngf", ngf), ("ndf", ndf)):
+            if value < 1:
+                raise UsageError(f"{name} must be a positive integer, got {value}")
+        if not lr > 0:
+            raise UsageError(f"lr must be positive, e.g. 2e-4, got {lr}")
+        if not 0 <= beta1 < 1:
+            raise UsageError(f"beta1 must be in [0, 1), e.g. 0.5, got {beta1}")
         if ema_decay is not None and not 0 < ema_decay < 1:
             raise UsageError(f"ema_decay={ema_decay} must be in (0, 1), e.g. 0.999, or null for none")
         if compile in CUDA_GRAPH_MODES:
@@ -56,10 +63,10 @@ class DCGAN(pl.LightningModule):
         self.register_buffer("fixed_endpoints", torch.randn(8, 2, nz))  # (rows, 2, nz): interpolation grids
         self.distribute(None)
 
-    @classmethod
-    def from_checkpoint(cls, path: str | Path) -> "DCGAN":
-        """The system a checkpoint of this template holds, on the CPU whatever it trained on, read
-        without running pickled code (weights_only)."""
+    @staticmethod
+    def read_checkpoint(path: str | Path) -> dict:
+        """A checkpoint of this template, on the CPU whatever it trained on, read without running
+        pickled code (weights_only); anything else is a one-line UsageError."""
         path = Path(path).expanduser()
         if not path.is_file():
             raise UsageError(f"ckpt_path={path} does not exist: pass a .ckpt from a run's checkpoints/")
@@ -70,8 +77,14 @@ class DCGAN(pl.LightningModule):
         hparams, state = checkpoint.get("hyper_parameters"), checkpoint.get("state_dict")
         if not isinstance(hparams, dict) or not isinstance(state, dict) or "generator.main.0.weight" not in state:
             raise UsageError(f"ckpt_path={path} is not a checkpoint of this template: it holds no DCGAN generator")
-        model = cls(**{**hparams, "compile": False})
-        model.load_state_dict(state)
+        return checkpoint
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path) -> "DCGAN":
+        """The trained system a checkpoint holds (see read_checkpoint), on the CPU."""
+        checkpoint = cls.read_checkpoint(path)
+        model = cls(**{**checkpoint["hyper_parameters"], "compile": False})
+        model.load_state_dict(checkpoint["state_dict"])
         return model
 
     def distribute(self, wrap: Callable[[nn.Module], nn.Module] | None) -> None:
@@ -154,9 +167,16 @@ class DCGAN(pl.LightningModule):
 
         # Lightning writes logs every trainer.log_every_n_steps iterations and logging costs a
         # third of a small step, so log those iterations (and each epoch's last, for the final
-        # metrics) only. Tensors, not numbers: no host sync; callbacks.ProgressBar reads them.
+        # metrics) only, and check for divergence there. Tensors, not numbers: no host sync in
+        # between; callbacks.ProgressBar reads them.
         last_of_epoch = batch_idx + 1 == self.trainer.num_training_batches
         if self.iteration % self.trainer.log_every_n_steps == 0 or last_of_epoch:  # this one included
+            if not torch.isfinite(loss_d + loss_g):  # a host sync, which logging makes anyway
+                raise TrainingDiverged(
+                    f"training diverged at iteration {self.iteration - 1}: train/loss_d={loss_d.item():.4g}, "
+                    f"train/loss_g={loss_g.item():.4g}. Checkpoints written before are intact; "
+                    "a lower model.lr or another seed may help"
+                )
             self.log_dict(
                 {
                     "train/loss_d": loss_d,

@@ -6,11 +6,11 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 from torch import Tensor
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 from dcgan.errors import UsageError
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 
 
 def find_images(root: Path) -> list[Path]:
@@ -36,7 +36,8 @@ def to_channels(img: Image.Image, channels: int) -> Image.Image:
 
 
 def load_image(path: Path, image_size: int, channels: int) -> np.ndarray:
-    """Decode, resize the shorter side to image_size and center-crop: (S, S, channels) uint8."""
+    """Decode (a multi-frame GIF or TIFF: its first frame), resize the shorter side to image_size
+    (smaller images are upscaled) and center-crop: (S, S, channels) uint8."""
     with Image.open(path) as img:
         img.draft(None, (image_size, image_size))  # JPEG: decode at the smallest scale >= size
         img = to_channels(img, channels)
@@ -58,3 +59,29 @@ class ImageFolder(Dataset):
     def __getitem__(self, index: int) -> Tensor:
         array = load_image(self.files[index], self.image_size, self.channels)
         return torch.from_numpy(array).permute(2, 0, 1)  # (C, S, S)
+
+
+class CheckedImages(ImageFolder):
+    """ImageFolder's images with whether each could be decoded: ((C, S, S) uint8, ok)."""
+
+    def __getitem__(self, index: int) -> tuple[Tensor, bool]:
+        try:
+            return super().__getitem__(index), True
+        except Exception:  # whatever PIL raises for a corrupt, truncated, empty or unreadable file
+            return torch.zeros(self.channels, self.image_size, self.image_size, dtype=torch.uint8), False
+
+
+def decode_images(files: list[Path], image_size: int, channels: int, workers: int,
+                  out: np.ndarray | None = None) -> list[Path]:
+    """Decode every file once, in `workers` processes (0: here), and return those that could not
+    be decoded. The others' pixels fill out (N, C, S, S) from the front, in order, when given."""
+    loader = DataLoader(CheckedImages(Path(), image_size, channels, files), batch_size=256, num_workers=workers)
+    bad: list[Path] = []
+    done = filled = 0
+    for images, ok in loader:
+        if out is not None:
+            out[filled : filled + int(ok.sum())] = images[ok].numpy()
+            filled += int(ok.sum())
+        bad += [files[done + i] for i in (~ok).nonzero().flatten().tolist()]
+        done += len(ok)
+    return bad
