@@ -8,11 +8,12 @@ from omegaconf import DictConfig
 from PIL import Image
 from torchvision.utils import save_image
 
+from dcgan.callbacks import to_grid
 from dcgan.config import check_config
 from dcgan.errors import UsageError
 from dcgan.gan import DCGAN
 from dcgan.latents import interpolation_latents
-from dcgan.quality import to_uint8
+from dcgan.images import to_uint8
 
 OPTIONS = {"ckpt_path": str, "num_images": int, "output_dir": str, "seed": int, "batch_size": int,
            "device": str, "interpolation_steps": int, "interpolation_rows": int}
@@ -24,7 +25,7 @@ def generate(cfg: DictConfig) -> list[Path]:
     if cfg.num_images < 1 or cfg.batch_size < 1:
         raise UsageError(f"num_images={cfg.num_images} and batch_size={cfg.batch_size} must be at least 1")
     device = torch.device(cfg.device)
-    model = DCGAN.from_checkpoint(cfg.ckpt_path).to(device).eval()  # sampling uses batch statistics
+    model = DCGAN.from_checkpoint(cfg.ckpt_path).to(device)  # forward() normalises with batch statistics
     output_dir = Path(cfg.output_dir).expanduser()
     output_dir.mkdir(parents=True, exist_ok=True)
     latents = torch.Generator().manual_seed(cfg.seed)  # drawn on the CPU: the same on any device
@@ -38,12 +39,11 @@ def generate(cfg: DictConfig) -> list[Path]:
     for index, pixels in enumerate(to_uint8(images)):
         files.append(output_dir / f"{index:05d}.png")
         Image.fromarray(pixels.permute(1, 2, 0).squeeze(-1).numpy()).save(files[-1])
-    save_image(images[:64], output_dir / "grid.png", nrow=8, padding=2, normalize=True, value_range=(-1, 1))
+    save_image(to_grid(images[:64]), output_dir / "grid.png")
     if cfg.interpolation_steps > 0:
         endpoints = torch.randn(cfg.interpolation_rows, 2, model.hparams.nz, generator=latents)
         path = sample(interpolation_latents(endpoints, cfg.interpolation_steps))
-        save_image(path, output_dir / "interpolation.png", nrow=cfg.interpolation_steps, padding=2,
-                   normalize=True, value_range=(-1, 1))
+        save_image(to_grid(path, nrow=cfg.interpolation_steps), output_dir / "interpolation.png")
     return files
 
 

@@ -2,26 +2,30 @@
 
 import json
 import signal
+import sys
 from pathlib import Path
+from typing import Literal
 
 import hydra
 import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
-
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from dcgan.config import check_config, instantiate_node
 from dcgan.errors import UsageError
 from dcgan.gan import DCGAN
+from dcgan.parallel import register as register_gan_ddp
 from dcgan.sweep import job_name
 
-TOP_LEVEL = {"seed": int, "ckpt_path": str | None, "objective": str, "objective_direction": str}
+TOP_LEVEL = {"seed": int, "ckpt_path": str | None, "objective": str,
+             "objective_direction": Literal["minimize", "maximize"]}
 # What a checkpoint's weights are shaped by, and where this run's config sets it.
 ARCHITECTURE = {"nz": "model.nz", "ngf": "model.ngf", "ndf": "model.ndf", "channels": "data.channels",
                 "image_size": "data.image_size", "ema_decay": "model.ema_decay"}
 OmegaConf.register_new_resolver("job_name", job_name, replace=True)  # names a sweep's job directories
+register_gan_ddp()  # trainer.devices > 1: DDP over G and D separately (src/dcgan/parallel.py)
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -69,9 +73,13 @@ def main(cfg: DictConfig) -> float:
     """Train and return the objective, which sweepers (Optuna) minimise or maximise."""
     try:
         metrics = train(cfg)
-        if cfg.objective not in metrics:
-            raise UsageError(f"objective={cfg.objective} was not logged; logged: {', '.join(sorted(metrics))}")
-        return metrics[cfg.objective]
+        if cfg.objective in metrics:
+            return metrics[cfg.objective]
+        missing = f"objective={cfg.objective} was not logged; logged: {', '.join(sorted(metrics))}"
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise UsageError(missing)  # a sweep cannot rank this job
+        print(f"warning: {missing}", file=sys.stderr)  # the run itself is done and saved
+        return float("nan")
     except UsageError as error:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             raise  # this job fails, the sweep goes on and its summary says why

@@ -28,7 +28,8 @@ from dcgan.features import digit_classifier  # noqa: E402
 from dcgan.gan import DCGAN  # noqa: E402
 from dcgan.images import ImageFolder, find_images  # noqa: E402
 from dcgan.networks import batch_statistics  # noqa: E402
-from dcgan.quality import _Given, to_uint8  # noqa: E402
+from dcgan.images import to_uint8  # noqa: E402
+from dcgan.quality import GivenFeatures  # noqa: E402
 from throughput import seed_loop  # noqa: E402
 from train import train  # noqa: E402
 
@@ -45,7 +46,7 @@ def quality(sample, classifier, real_features: torch.Tensor, count: int) -> dict
     with torch.no_grad():
         fake = to_uint8(torch.cat([sample(batch) for batch in z.split(250)]))
         fake_features, classes = classifier(fake).double(), classifier.classify(fake)
-    fid = FrechetInceptionDistance(feature=_Given(classifier.num_features))
+    fid = FrechetInceptionDistance(feature=GivenFeatures(classifier.num_features))
     fid.update(real_features, real=True)
     fid.update(fake_features, real=False)
     shares = torch.bincount(classes, minlength=10).double() / count
@@ -67,7 +68,7 @@ def main() -> None:
         write_digits(root)
         classifier = digit_classifier(str(root))
         files = find_images(root)
-        dataset = ImageFolder(root, 32, 1, files)
+        dataset = ImageFolder(files, 32, 1)
         images = torch.stack([dataset[i] for i in range(len(files))])  # (1797, 1, 32, 32), as training reads them
         real_features = classifier(images).double()
         print(f"classifier held-out accuracy {float(classifier.holdout_accuracy):.3f}; budget {args.iterations} "

@@ -33,7 +33,7 @@ class InMemoryImages(ImageFolderDataModule):
         self.random_images = images
 
     def _cached(self):
-        return self.random_images.numpy()
+        return self.random_images.numpy(), []  # (images, undecodable files)
 
 
 class Stopwatch(pl.Callback):

@@ -10,7 +10,7 @@ from PIL import Image
 from dcgan.data import ImageFolderDataModule
 from dcgan.digits import MARKER, DigitsDataModule
 from dcgan.errors import UsageError
-from dcgan.images import ImageFolder
+from dcgan.images import ImageFolder, find_images
 
 
 def save(path: Path, image: Image.Image, **kwargs) -> None:
@@ -37,7 +37,7 @@ def mixed_folder(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("channels", [1, 3])
 def test_every_format_and_mode_becomes_a_uint8_square(mixed_folder: Path, channels: int):
-    dataset = ImageFolder(mixed_folder, image_size=16, channels=channels)
+    dataset = ImageFolder(find_images(mixed_folder), image_size=16, channels=channels)
     assert len(dataset) == 8  # the .txt is ignored, nested files are found
     modes = {Image.open(f).mode for f in dataset.files}
     assert {"RGB", "RGBA", "L", "1", "CMYK", "P", "I;16"} <= modes
@@ -70,37 +70,37 @@ def test_shorter_side_is_resized_and_the_centre_kept(tmp_path: Path):
     wide = np.zeros((20, 60, 3), dtype=np.uint8)
     wide[:, 20:40] = (0, 0, 255)  # a blue centre square between black sides
     save(tmp_path / "wide.png", Image.fromarray(wide))
-    image = ImageFolder(tmp_path, image_size=16, channels=3)[0]
+    image = ImageFolder(find_images(tmp_path), image_size=16, channels=3)[0]
     assert (image[2, :, 2:14] > 200).all() and (image[:2] == 0).all()
 
 
 def test_sixteen_bit_images_keep_their_range(tmp_path: Path):
     for value in (0, 32896, 65535):
         save(tmp_path / f"{value}.png", Image.fromarray(np.full((16, 16), value, dtype=np.uint16)))
-    dataset = ImageFolder(tmp_path, image_size=16, channels=1)
+    dataset = ImageFolder(find_images(tmp_path), image_size=16, channels=1)
     levels = {Path(f).stem: int(dataset[i][0, 0, 0]) for i, f in enumerate(dataset.files)}
     assert levels == {"0": 0, "32896": 128, "65535": 255}
 
 
 def test_small_images_are_upscaled(tmp_path: Path):
     save(tmp_path / "tiny.png", Image.new("RGB", (5, 7), (10, 200, 30)))
-    image = ImageFolder(tmp_path, image_size=32, channels=3)[0]
+    image = ImageFolder(find_images(tmp_path), image_size=32, channels=3)[0]
     assert image.shape == (3, 32, 32) and image[:, 16, 16].tolist() == [10, 200, 30]
 
 
 def test_missing_or_empty_root_is_a_one_line_error(tmp_path: Path):
     with pytest.raises(UsageError, match="is not a folder"):
-        ImageFolder(tmp_path / "nowhere", 16, 3)
+        find_images(tmp_path / "nowhere")
     (tmp_path / "readme.md").write_text("no images here")
     with pytest.raises(UsageError, match="holds no images"):
-        ImageFolder(tmp_path, 16, 3)
+        find_images(tmp_path)
 
 
 def test_builtin_digits_are_real_labelled_scans(digits_root: Path):
     folders = sorted(p.name for p in digits_root.iterdir() if p.is_dir())
     assert folders == [str(d) for d in range(10)]
     assert (digits_root / MARKER).exists()
-    assert len(ImageFolder(digits_root, 16, 1)) == 1797
+    assert len(find_images(digits_root)) == 1797
     dm = DigitsDataModule(str(digits_root))
     dm.prepare_data()  # already there: nothing rewritten
     dm.setup("fit")

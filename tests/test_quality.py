@@ -7,12 +7,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import dcgan.features
-from conftest import ROOT
+from conftest import ROOT, compose_config
+from dcgan.errors import UsageError
 from dcgan.features import FeaturesUnavailable, inception
+from generate import generate
 from dcgan.gan import DCGAN
 from dcgan.latents import interpolation_latents, slerp
 from train import train
@@ -84,31 +87,36 @@ def test_training_ends_with_the_seeds_figures(run_config, tmp_path: Path):
     accumulator = EventAccumulator(str(events), size_guidance={"images": 0})
     accumulator.Reload()
     grids = [image.step for image in accumulator.Images("samples/fixed_noise")]
-    assert grids == [0, 2, 3, 4, 6, 7]  # every 2 iterations and at each epoch end (3 and 7)
+    assert grids == [0, 1, 3, 5, 7]  # after the first, every 2 iterations, and at each epoch end (3 and 7)
     assert Image.open(run / "progress.gif").n_frames == len(grids)  # the seed's animation, one frame a grid
     assert Image.open(run / "loss_curves.png").size[0] > 0 and Image.open(run / "real_vs_fake.png").size[0] > 0
     assert len(accumulator.Images("samples/interpolation")) == 2  # at each epoch end
 
 
-def generate(*overrides: str) -> subprocess.CompletedProcess:
+def generate_py(*overrides: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(ROOT / "generate.py"), *overrides], capture_output=True, text=True,
                           timeout=300)
 
 
+def generate_config(*overrides: str):
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose("generate", overrides=list(overrides))
+
+
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory, digits_root: Path) -> Path:
-    from conftest import compose_config
-
     out = tmp_path_factory.mktemp("trained")
     train(compose_config([f"paths.output_dir={out}", f"data.root={digits_root}"]))
     return out / "checkpoints" / "last.ckpt"
 
 
 def test_generate_writes_images_and_a_grid_and_the_same_seed_repeats(checkpoint: Path, tmp_path: Path):
-    for name, seed in (("a", 5), ("b", 5), ("c", 6)):
-        result = generate(f"ckpt_path={checkpoint}", "num_images=10", f"output_dir={tmp_path / name}", f"seed={seed}",
-                          "interpolation_steps=5")
-        assert result.returncode == 0, result.stderr
+    result = generate_py(f"ckpt_path={checkpoint}", "num_images=10", f"output_dir={tmp_path / 'a'}", "seed=5",
+                         "interpolation_steps=5")  # as a user runs it
+    assert result.returncode == 0, result.stderr
+    for name, seed in (("b", 5), ("c", 6)):
+        generate(generate_config(f"ckpt_path={checkpoint}", "num_images=10", f"output_dir={tmp_path / name}",
+                                 f"seed={seed}", "interpolation_steps=5"))
     files = sorted(p.name for p in (tmp_path / "a").iterdir())
     assert files == [f"{i:05d}.png" for i in range(10)] + ["grid.png", "interpolation.png"]
     assert Image.open(tmp_path / "a" / "00000.png").size == (16, 16)
@@ -126,15 +134,18 @@ def test_a_missing_or_foreign_checkpoint_is_a_one_line_error(tmp_path: Path, kin
         path.write_text("hello")
     elif kind == "foreign":
         torch.save({"state_dict": {"encoder.weight": torch.zeros(2)}, "hyper_parameters": {}}, path)
-    result = generate(f"ckpt_path={path}", f"output_dir={tmp_path / 'out'}")
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    (line,) = result.stderr.strip().splitlines()
-    assert line.startswith(f"error: ckpt_path={path}")
+    with pytest.raises(UsageError, match=f"ckpt_path={path} (does not exist|is not a checkpoint of this template)"):
+        generate(generate_config(f"ckpt_path={path}", f"output_dir={tmp_path / 'out'}"))
+    if kind == "missing":  # as a user sees it
+        result = generate_py(f"ckpt_path={path}", f"output_dir={tmp_path / 'out'}")
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith(f"error: ckpt_path={path} does not exist")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU to train on")
 def test_a_checkpoint_trained_on_gpu_generates_on_cpu(run_config, tmp_path: Path):
     train(run_config("trainer.accelerator=gpu"))
-    result = generate(f"ckpt_path={tmp_path / 'run' / 'checkpoints' / 'last.ckpt'}", "device=cpu",
-                      f"output_dir={tmp_path / 'out'}")
+    result = generate_py(f"ckpt_path={tmp_path / 'run' / 'checkpoints' / 'last.ckpt'}", "device=cpu",
+                         f"output_dir={tmp_path / 'out'}")
     assert result.returncode == 0 and (tmp_path / "out" / "grid.png").exists()

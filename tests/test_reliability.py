@@ -65,16 +65,19 @@ def train_py(cwd: Path, *overrides: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("make", ["missing", "empty", "no images"])
-def test_a_bad_data_root_is_one_line_naming_it(tmp_path: Path, make: str):
+def test_a_bad_data_root_is_one_line_naming_it(run_config, tmp_path: Path, make: str):
     root = tmp_path / "images"
     if make != "missing":
         root.mkdir()
     if make == "no images":
         (root / "notes.txt").write_text("hello")
-    result = train_py(tmp_path, "experiment=cifar32", f"data.root={root}")
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"error: data.root={root}") and ("not a folder" in last or "holds no images" in last)
+    expected = "is not a folder" if make == "missing" else "holds no images: expected"
+    with pytest.raises(UsageError, match=f"data.root={root} {expected}"):
+        train(run_config("experiment=cifar32", f"data.root={root}"))
+    if make == "missing":  # as a user sees it: one line, no traceback
+        result = train_py(tmp_path, "experiment=cifar32", f"data.root={root}")
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert result.stderr.strip().splitlines()[-1] == f"error: data.root={root} is not a folder: point data.root at a folder of images"
 
 
 @pytest.mark.parametrize(
@@ -139,6 +142,17 @@ def test_a_signal_saves_and_the_resumed_run_ends_where_one_run_would(run_config,
     one_go = torch.load(last_checkpoint(whole), weights_only=True)["state_dict"]
     in_two = torch.load(last_checkpoint(resumed), weights_only=True)["state_dict"]
     assert all(torch.allclose(one_go[key], in_two[key], atol=1e-6) for key in one_go if key.startswith("generator."))
+
+
+def test_resuming_at_an_epoch_end_trains_the_next_epoch_whole(run_config, tmp_path: Path):
+    train(run_config("trainer.max_epochs=2", f"paths.output_dir={tmp_path / 'whole'}"))
+    train(run_config("trainer.max_epochs=1", f"paths.output_dir={tmp_path / 'first'}"))  # README's resume
+    train(run_config("trainer.max_epochs=2", f"paths.output_dir={tmp_path / 'second'}",
+                     f"ckpt_path={last_checkpoint(tmp_path / 'first')}"))
+    second = torch.load(last_checkpoint(tmp_path / "second"), weights_only=True)
+    assert second["global_step"] == 16  # 4 more iterations, not none
+    one_go = torch.load(last_checkpoint(tmp_path / "whole"), weights_only=True)["state_dict"]
+    assert all(torch.allclose(one_go[k], second["state_dict"][k], atol=1e-6) for k in one_go if k.startswith("generator."))
 
 
 def test_resuming_another_architecture_names_the_mismatch(run_config, tmp_path: Path):

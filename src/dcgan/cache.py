@@ -7,11 +7,11 @@ so a stale cache is never read.
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
+from dcgan.files import replaced_atomically
 from dcgan.images import decode_images
 
 FORMAT = 2  # bump when the decoding changes, so old cache files are not reused
@@ -27,30 +27,24 @@ def cache_key(root: Path, files: list[Path], image_size: int, channels: int) -> 
 
 def cached_images(root: Path, files: list[Path], image_size: int, channels: int,
                   cache_dir: Path | None, workers: int) -> tuple[np.ndarray, list[Path]]:
-    """The (M, channels, S, S) uint8 array of the files that decode, and the M - N that do not:
-    read from cache_dir when it holds this folder's current key, else decoded (and, with a
-    cache_dir, written there atomically, the undecodable files listed beside it)."""
-    shape = (len(files), channels, image_size, image_size)
-    if cache_dir is None:
-        images = np.empty(shape, dtype=np.uint8)
+    """The (M, channels, S, S) uint8 array of the M files that decode, and the paths of the N - M
+    that do not: read from cache_dir when it holds this folder's current key, else decoded (and,
+    with a cache_dir, written there atomically, the undecodable files listed beside it)."""
+    def decode() -> tuple[np.ndarray, list[Path]]:
+        images = np.empty((len(files), channels, image_size, image_size), dtype=np.uint8)
         bad = decode_images(files, image_size, channels, workers, out=images)
         return images[: len(files) - len(bad)], bad
+
+    if cache_dir is None:
+        return decode()
     path = cache_dir / f"{root.name}-{image_size}px-{channels}ch-{cache_key(root, files, image_size, channels)}.npy"
     skipped = path.with_suffix(".bad.json")
     if not path.exists():
         cache_dir.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(f".partial{os.getpid()}")
-        images = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape)
-        bad = decode_images(files, image_size, channels, workers, out=images)
-        if bad:  # keep only the decoded ones: rewrite at the smaller size
-            compact = np.lib.format.open_memmap(f"{partial}.compact", mode="w+", dtype=np.uint8,
-                                                shape=(len(files) - len(bad), *shape[1:]))
-            compact[:] = images[: len(compact)]
-            compact.flush()
-            os.replace(f"{partial}.compact", partial)
-        images.flush()
-        del images
-        skipped.write_text(json.dumps([str(p.relative_to(root)) for p in bad]))
-        os.replace(partial, path)  # readers see a whole file or none
+        images, bad = decode()
+        with replaced_atomically(skipped) as partial:
+            partial.write_text(json.dumps([str(p.relative_to(root)) for p in bad]))
+        with replaced_atomically(path) as partial, open(partial, "wb") as file:  # a whole file or none
+            np.save(file, images)
     bad = [root / name for name in json.loads(skipped.read_text())]
     return np.load(path, mmap_mode="c"), bad  # copy-on-write: writable for torch, never written

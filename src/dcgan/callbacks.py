@@ -11,24 +11,21 @@ from torchvision.utils import make_grid
 from dcgan.latents import interpolation_latents
 
 
-def last_iteration(trainer: pl.Trainer) -> int:
-    """Index of the latest finished iteration (one D and one G update), the seed's ``iters``.
-
-    It is the x-axis of every plot: Lightning logs scalars at this step, while its global_step
-    counts optimizer steps, one per network, so two per iteration.
-    """
-    return trainer.global_step // len(trainer.optimizers) - 1
-
-
-def to_grid(images: Tensor) -> Tensor:
+def to_grid(images: Tensor, nrow: int = 8) -> Tensor:
     """(B, C, S, S) in [-1, 1] -> one (3, H, W) image in [0, 1], 8 per row as in the seed."""
-    return make_grid(images.detach().float().cpu(), nrow=8, padding=2, normalize=True, value_range=(-1, 1))
+    return make_grid(images.detach().float().cpu(), nrow=nrow, padding=2, normalize=True, value_range=(-1, 1))
 
 
 class ImageGrids(pl.Callback):
-    """G(fixed_noise) every N iterations and at each epoch end, so TensorBoard's image slider
-    replays training like the seed's animation; a grid of real training images once; and at each
-    epoch end, spherical interpolations between fixed pairs of latents."""
+    """G(fixed_noise) after the first iteration, every N (0: none) and at each epoch end, so
+    TensorBoard's image slider replays training like the seed's animation; a grid of real
+    training images once; and at each epoch end, spherical interpolations between fixed pairs of
+    latents.
+
+    Every image is logged at the index of the latest finished iteration (one D and one G update,
+    the seed's ``iters``): the x-axis of every plot, as Lightning logs scalars there (its
+    global_step counts optimizer steps, two per iteration).
+    """
 
     def __init__(self, every_n_iterations: int = 500):
         self.every_n_iterations = every_n_iterations
@@ -36,15 +33,16 @@ class ImageGrids(pl.Callback):
         self._real_logged = False
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch: Tensor, batch_idx: int) -> None:
-        step = last_iteration(trainer)
+        step = pl_module.iteration - 1
         if not self._real_logged:
             self._add(trainer, "samples/real", batch[: len(pl_module.fixed_noise)], step)
             self._real_logged = True
-        if step % self.every_n_iterations == 0:
+        every = self.every_n_iterations  # on the iterations whose scalars are logged too, when a multiple
+        if step == 0 or (every and pl_module.iteration % every == 0):
             self._add_fixed(trainer, pl_module, step)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        step = last_iteration(trainer)
+        step = pl_module.iteration - 1
         if step != self._last_logged:
             self._add_fixed(trainer, pl_module, step)
         if trainer.is_global_zero:  # 8 spherical paths between fixed endpoints, 8 steps each
@@ -69,13 +67,20 @@ class ProgressBar(TQDMProgressBar):
     """Lightning's progress bar, showing the train/ statistics.
 
     Logged with prog_bar=True, Lightning would turn them into Python numbers after every batch, a
-    host sync per statistic per step; read here, they cost one only when the bar refreshes.
+    host sync per statistic per step. Here they are read only on the iterations Lightning has just
+    logged, which sync anyway; in between, the bar shows the last values read.
     """
 
+    def __init__(self, refresh_rate: int = 1):
+        super().__init__(refresh_rate=refresh_rate)
+        self._shown: dict[str, str] = {}
+
     def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, int | str | float]:
-        metrics = super().get_metrics(trainer, pl_module)
-        stats = {name: value for name, value in trainer.callback_metrics.items() if name.startswith("train/")}
-        return {**metrics, **{name: f"{value.item():.3g}" for name, value in stats.items()}}
+        every = trainer.log_every_n_steps
+        if every and pl_module.iteration % every == 0:
+            stats = {name: value for name, value in trainer.callback_metrics.items() if name.startswith("train/")}
+            self._shown = {name: f"{value.item():.3g}" for name, value in stats.items()}
+        return {**super().get_metrics(trainer, pl_module), **self._shown}
 
 
 class HParams(pl.Callback):

@@ -2,7 +2,6 @@
 signal, periodic ones kept, the best by val/fid; never a partial file, never NaN weights."""
 
 import os
-import shutil
 import signal
 import threading
 from pathlib import Path
@@ -14,6 +13,7 @@ from pytorch_lightning.utilities import rank_zero_info
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from dcgan.errors import TrainingDiverged
+from dcgan.files import copy_atomically
 
 
 class RunCheckpoints(Checkpoint):
@@ -57,7 +57,7 @@ class RunCheckpoints(Checkpoint):
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         if isinstance(exception, SIGTERMException):  # raised between iterations: the state is whole
             self.save(trainer)
-            rank_zero_info(f"Stopped by a signal after iteration {trainer.global_step // 2 - 1}: saved {self.last}; "
+            rank_zero_info(f"Stopped by a signal after iteration {pl_module.iteration - 1}: saved {self.last}; "
                            f"resume with ckpt_path={self.last} and the same options")
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -70,19 +70,19 @@ class RunCheckpoints(Checkpoint):
             return
         epochs = trainer.current_epoch + 1
         if self.every_n_epochs > 0 and epochs % self.every_n_epochs == 0:
-            _copy_atomically(self.last, self.dirpath / f"epoch={epochs:03d}.ckpt")
+            copy_atomically(self.last, self.dirpath / f"epoch={epochs:03d}.ckpt")
         if improved:
-            _copy_atomically(self.last, self.dirpath / "best.ckpt")
+            copy_atomically(self.last, self.dirpath / "best.ckpt")
 
     def save(self, trainer: pl.Trainer) -> None:
         """Write last.ckpt; every rank must call it (Lightning gathers state, rank 0 writes)."""
         weights = [p.detach() for p in trainer.lightning_module.parameters()]
         if not torch.stack([w.isfinite().all() for w in weights]).all():  # one sync per checkpoint
             raise TrainingDiverged(
-                f"weights became inf or NaN by iteration {trainer.global_step // 2 - 1}; "
+                f"weights became inf or NaN by iteration {trainer.lightning_module.iteration - 1}; "
                 f"{self.last} is kept as it was. A lower model.lr or another seed may help"
             )
-        partial = self.dirpath / "last.ckpt.partial"
+        partial = self.dirpath / "last.ckpt.partial"  # one name on every rank: rank 0 writes it
         trainer.save_checkpoint(partial, weights_only=False)
         if trainer.is_global_zero:
             os.replace(partial, self.last)
@@ -93,8 +93,3 @@ class RunCheckpoints(Checkpoint):
     def load_state_dict(self, state_dict: dict) -> None:
         self.best = state_dict["best"]
 
-
-def _copy_atomically(source: Path, target: Path) -> None:
-    partial = target.with_name(target.name + ".partial")
-    shutil.copyfile(source, partial)
-    os.replace(partial, target)

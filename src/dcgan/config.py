@@ -2,6 +2,7 @@
 
 The constructors' typed signatures are the schema: a key that is not a parameter of its
 ``_target_`` or a value of the wrong type gets one line naming the key and what it accepts.
+The entry scripts' helper: the one module besides them that sees a whole config or instantiates.
 """
 
 import inspect

@@ -59,6 +59,7 @@ class ImageFolderDataModule(pl.LightningDataModule):
         self.cache_dir = cache_dir and Path(cache_dir).expanduser()
         self.on_bad_image = on_bad_image
         self._on_device: Tensor | None = None
+        self._resume_batches = 0  # batches of the current epoch a restored checkpoint had trained
 
     @cached_property
     def files(self) -> list[Path]:
@@ -76,7 +77,7 @@ class ImageFolderDataModule(pl.LightningDataModule):
         else:
             bad = decode_images(self.files, self.image_size, self.channels, self.num_workers)
             good = sorted(set(self.files) - set(bad))
-            self.dataset = ImageFolder(self.root, self.image_size, self.channels, good)
+            self.dataset = ImageFolder(good, self.image_size, self.channels)
         self._handle_bad(bad)
         share = len(self.dataset) // (self.trainer.world_size if self.trainer else 1)
         if self.drop_last and self.batch_size > share:
@@ -107,12 +108,20 @@ class ImageFolderDataModule(pl.LightningDataModule):
             return self.images[indices]
         return torch.stack([self.dataset[int(i)] for i in indices])
 
+    def state_dict(self) -> dict:
+        """Saved in checkpoints: how many of the current epoch's batches were trained (0 when the
+        checkpoint ends an epoch), so that a resumed run starts at the next one."""
+        progress = self.trainer.fit_loop.epoch_loop.batch_progress.current.completed
+        return {"batches_done": 0 if progress >= self.trainer.num_training_batches else progress}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._resume_batches = state_dict["batches_done"]
+
     def train_dataloader(self) -> DataLoader:
         workers = 0 if self.cache else self.num_workers  # indices need no workers
         trainer = self.trainer
-        # A run resumed mid-epoch starts after the batches it has already trained on.
-        done = trainer.fit_loop.epoch_loop.batch_progress.current.completed if trainer else 0
-        sampler = EpochShuffle(len(self.dataset), seed=torch.initial_seed(), skip=done * self.batch_size,
+        skip, self._resume_batches = self._resume_batches * self.batch_size, 0  # a resumed run's first epoch
+        sampler = EpochShuffle(len(self.dataset), seed=torch.initial_seed(), skip=skip,
                                rank=trainer.global_rank if trainer else 0, world_size=trainer.world_size if trainer else 1)
         return DataLoader(
             self.dataset,

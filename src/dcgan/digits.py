@@ -56,10 +56,11 @@ class DigitsDataModule(ImageFolderDataModule):
 
     def prepare_data(self) -> None:
         if (self.root / MARKER).exists():
-            return
+            return super().prepare_data()
         if self.root.exists() and any(self.root.iterdir()):
             raise UsageError(
                 f"data.root={self.root} is not the built-in digits folder: to train on your own "
                 "images pick a preset that reads a folder, e.g. experiment=celeba64 or experiment=cifar32"
             )
         write_digits(self.root)
+        super().prepare_data()  # a cache in cache_dir is then built here once, not by every rank

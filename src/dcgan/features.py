@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dcgan.files import replaced_atomically
 from dcgan.images import ImageFolder, find_images
 
 INCEPTION_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
@@ -28,10 +29,8 @@ def inception(weights: str | None = None) -> nn.Module:
     if not path.exists():
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with urllib.request.urlopen(INCEPTION_URL, timeout=60) as response:  # 92 MB, fetched once
-                partial = path.with_suffix(".partial")
-                partial.write_bytes(response.read())
-            partial.replace(path)
+            with urllib.request.urlopen(INCEPTION_URL, timeout=60) as response, replaced_atomically(path) as partial:
+                partial.write_bytes(response.read())  # 92 MB, fetched once
         except (urllib.error.URLError, OSError) as error:
             raise FeaturesUnavailable(
                 f"FID/KID need the Inception weights {path.name}, which could not be fetched ({error}): "
@@ -81,7 +80,7 @@ def digit_classifier(root: str = "data/digits", weights: str | None = None, epoc
         model.load_state_dict(torch.load(cached, map_location="cpu", weights_only=True))
         return model.eval().requires_grad_(False)
     files = find_images(root_path)
-    dataset = ImageFolder(root_path, 16, 1, files)
+    dataset = ImageFolder(files, 16, 1)
     images = torch.stack([dataset[i] for i in range(len(files))])  # (N, 1, 16, 16) uint8
     labels = torch.tensor([int(path.parent.name) for path in files])
     generator = torch.Generator().manual_seed(0)
@@ -96,7 +95,6 @@ def digit_classifier(root: str = "data/digits", weights: str | None = None, epoc
             optimizer.step()
     with torch.no_grad():
         model.holdout_accuracy.fill_((model.classify(images[holdout]) == labels[holdout]).float().mean())
-    partial = cached.with_suffix(".partial")
-    torch.save(model.state_dict(), partial)
-    partial.replace(cached)
+    with replaced_atomically(cached) as partial:
+        torch.save(model.state_dict(), partial)
     return model.eval().requires_grad_(False)

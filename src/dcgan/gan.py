@@ -8,13 +8,13 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
-import dcgan.parallel  # noqa: F401  registers the GAN-aware "ddp" that several devices use
 from dcgan.errors import TrainingDiverged, UsageError
 from dcgan.losses import discriminator_loss, generator_loss
 from dcgan.networks import Discriminator, Generator, batch_statistics
+from dcgan.sampler import derived_seed
 
 NUM_FIXED = 64  # fixed latents behind the progress grids: an 8x8 grid, as in the seed
-CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")  # torch.compile modes that replay CUDA graphs
+COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")  # the others replay CUDA graphs (see __init__)
 
 
 class DCGAN(pl.LightningModule):
@@ -47,10 +47,10 @@ class DCGAN(pl.LightningModule):
             raise UsageError(f"beta1 must be in [0, 1), e.g. 0.5, got {beta1}")
         if ema_decay is not None and not 0 < ema_decay < 1:
             raise UsageError(f"ema_decay={ema_decay} must be in (0, 1), e.g. 0.999, or null for none")
-        if compile in CUDA_GRAPH_MODES:
+        if isinstance(compile, str) and compile not in COMPILE_MODES:
             raise UsageError(
-                f"compile={compile!r} replays CUDA graphs, which cannot run D twice before its backward "
-                "as the GAN step does: use compile=true or compile=max-autotune-no-cudagraphs"
+                f"compile={compile!r} is not a mode that works here: true, false or one of {', '.join(COMPILE_MODES)} "
+                "(reduce-overhead and max-autotune replay CUDA graphs, which cannot run D twice before its backward)"
             )
         super().__init__()
         self.save_hyperparameters(logger=False)  # callbacks.HParams logs them, with the final metrics
@@ -135,7 +135,7 @@ class DCGAN(pl.LightningModule):
         """(n, nz, 1, 1) latents drawn from a stream seeded by (seed, rank, iteration): every rank
         gets its own fake batch (one global seed would give them all the same), and a resumed run
         draws exactly the latents an uninterrupted one would have."""
-        self._latent_rng.manual_seed(hash((self._seed, self.global_rank, self.iteration)) % 2**63)
+        self._latent_rng.manual_seed(derived_seed(self._seed, self.global_rank, self.iteration))
         return torch.randn(n, self.hparams.nz, 1, 1, device=self.device, generator=self._latent_rng)
 
     def training_step(self, real: Tensor, batch_idx: int) -> None:
@@ -169,9 +169,10 @@ class DCGAN(pl.LightningModule):
         # third of a small step, so log those iterations (and each epoch's last, for the final
         # metrics) only, and check for divergence there. Tensors, not numbers: no host sync in
         # between; callbacks.ProgressBar reads them.
-        last_of_epoch = batch_idx + 1 == self.trainer.num_training_batches
-        if self.iteration % self.trainer.log_every_n_steps == 0 or last_of_epoch:  # this one included
-            if not torch.isfinite(loss_d + loss_g):  # a host sync, which logging makes anyway
+        every, last_of_epoch = self.trainer.log_every_n_steps, batch_idx + 1 == self.trainer.num_training_batches
+        if (every and self.iteration % every == 0) or last_of_epoch:  # this one included
+            finite = bool(torch.isfinite(loss_d + loss_g))  # a host sync, which logging makes anyway
+            if not self.trainer.strategy.reduce_boolean_decision(finite, all=True):  # every rank stops together
                 raise TrainingDiverged(
                     f"training diverged at iteration {self.iteration - 1}: train/loss_d={loss_d.item():.4g}, "
                     f"train/loss_g={loss_g.item():.4g}. Checkpoints written before are intact; "

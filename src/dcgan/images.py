@@ -48,8 +48,8 @@ def load_image(path: Path, image_size: int, channels: int) -> np.ndarray:
 class ImageFolder(Dataset):
     """Images under a folder as uint8 tensors (C, S, S); scaling to [-1, 1] happens on the device."""
 
-    def __init__(self, root: Path, image_size: int, channels: int, files: list[Path] | None = None):
-        self.files = find_images(root) if files is None else files
+    def __init__(self, files: list[Path], image_size: int, channels: int):
+        self.files = files
         self.image_size = image_size
         self.channels = channels
 
@@ -75,7 +75,7 @@ def decode_images(files: list[Path], image_size: int, channels: int, workers: in
                   out: np.ndarray | None = None) -> list[Path]:
     """Decode every file once, in `workers` processes (0: here), and return those that could not
     be decoded. The others' pixels fill out (N, C, S, S) from the front, in order, when given."""
-    loader = DataLoader(CheckedImages(Path(), image_size, channels, files), batch_size=256, num_workers=workers)
+    loader = DataLoader(CheckedImages(files, image_size, channels), batch_size=256, num_workers=workers)
     bad: list[Path] = []
     done = filled = 0
     for images, ok in loader:
@@ -85,3 +85,8 @@ def decode_images(files: list[Path], image_size: int, channels: int, workers: in
         bad += [files[done + i] for i in (~ok).nonzero().flatten().tolist()]
         done += len(ok)
     return bad
+
+
+def to_uint8(images: Tensor) -> Tensor:
+    """[-1, 1] floats -> the uint8 pixels a PNG of them holds."""
+    return images.add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)

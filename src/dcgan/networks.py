@@ -8,7 +8,6 @@ The layer stack is kept in ``self.main`` so state_dict keys match the tutorial's
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import torch
 from torch import Tensor, nn
 
 from dcgan.errors import UsageError
@@ -36,7 +35,6 @@ class Generator(nn.Module):
     def __init__(self, nz: int = 100, ngf: int = 64, channels: int = 3, image_size: int = 64):
         super().__init__()
         check_image_size(image_size)
-        self.nz = nz
         mult = image_size // 8  # width multiplier at 4x4: 8 at 64x64, as in the tutorial
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(nz, ngf * mult, 4, 1, 0, bias=False),  # (B, ngf*mult, 4, 4)

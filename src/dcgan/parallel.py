@@ -1,7 +1,7 @@
 """Data-parallel GAN training: DDP over G and D separately, with ranks launched per Hydra job.
 
-Importing this module makes Lightning's "ddp" strategies (the ones strategy="auto" picks for
-several devices or nodes) mean GANDDPStrategy.
+register() makes Lightning's "ddp" strategies (the ones strategy="auto" picks for several devices
+or nodes) mean GANDDPStrategy; train.py calls it.
 """
 
 import os
@@ -33,15 +33,13 @@ class GANDDPStrategy(DDPStrategy):
     """
 
     def _configure_launcher(self) -> None:
+        # Lightning calls this while building the Trainer, before any rank is started.
+        if self._layer_sync is not None and self.root_device.type == "cpu":
+            raise UsageError("trainer.sync_batchnorm=true needs GPUs: PyTorch's SyncBatchNorm does not run on CPU")
         if self._start_method == "popen":
             self._launcher = HydraJobLauncher(self.cluster_environment, self.num_processes, self.num_nodes)
         else:
             super()._configure_launcher()
-
-    def setup(self, trainer) -> None:
-        if self._layer_sync is not None and self.root_device.type == "cpu":
-            raise UsageError("trainer.sync_batchnorm=true needs GPUs: PyTorch's SyncBatchNorm does not run on CPU")
-        super().setup(trainer)
 
     def configure_ddp(self) -> None:
         device_ids = self.determine_ddp_device_ids()
@@ -88,7 +86,8 @@ class HydraJobLauncher(_SubprocessScriptLauncher):
         )
         hydra = HydraConfig.get()
         job = [sys.executable, os.path.abspath(sys.argv[0]), *hydra.overrides.task]
-        job += [f"hydra.run.dir='{hydra.runtime.output_dir}'", "hydra.output_subdir=null"]
+        # RUN mode: a job of a sweep (hparams_search=optuna sets MULTIRUN) must not sweep again
+        job += [f"hydra.run.dir='{hydra.runtime.output_dir}'", "hydra.output_subdir=null", "hydra.mode=RUN"]
         self.procs = [
             subprocess.Popen(
                 [*job, f"hydra.job.name={hydra.job.name}_rank{rank}"],
@@ -108,11 +107,9 @@ class HydraJobLauncher(_SubprocessScriptLauncher):
                 os.environ[name] = value
 
 
-for _name, _start_method in (("ddp", "popen"), ("ddp_spawn", "spawn"), ("ddp_fork", "fork")):
-    StrategyRegistry.register(
-        _name,
-        GANDDPStrategy,
-        description=f"DDP over G and D separately, start_method '{_start_method}'",
-        override=True,
-        start_method=_start_method,
-    )
+def register() -> None:
+    """Make "ddp", "ddp_spawn" and "ddp_fork" (and so strategy="auto" on several devices) mean
+    GANDDPStrategy: Lightning's own cannot train a GAN by manual optimization."""
+    for name, start_method in (("ddp", "popen"), ("ddp_spawn", "spawn"), ("ddp_fork", "fork")):
+        StrategyRegistry.register(name, GANDDPStrategy, description=f"DDP over G and D separately, {start_method}",
+                                  override=True, start_method=start_method)

@@ -12,14 +12,10 @@ from torchmetrics.image.kid import KernelInceptionDistance
 
 from dcgan.errors import UsageError
 from dcgan.features import FeaturesUnavailable
+from dcgan.images import to_uint8
 
 
-def to_uint8(images: Tensor) -> Tensor:
-    """[-1, 1] floats -> the uint8 pixels a PNG of them would hold."""
-    return images.add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)
-
-
-def to_channels(images: Tensor, channels: int) -> Tensor:
+def match_channels(images: Tensor, channels: int) -> Tensor:
     """(B, C, H, W) -> (B, channels, H, W): grey repeated to RGB, or RGB averaged to grey."""
     if images.shape[1] == channels:
         return images
@@ -28,7 +24,7 @@ def to_channels(images: Tensor, channels: int) -> Tensor:
     return images.float().mean(1, keepdim=True).round().to(images.dtype)
 
 
-class _Given(nn.Module):
+class GivenFeatures(nn.Module):
     """FID and KID receive features computed once, not images (no second pass through Inception)."""
 
     def __init__(self, num_features: int):
@@ -40,10 +36,11 @@ class _Given(nn.Module):
 
 
 class QualityMetrics(pl.Callback):
-    """val/fid and val/kid every `every_n_epochs` epochs: `num_fake` images of G (the averaged G
-    when model.ema_decay is set), from latents that stay the same all run, against `num_real`
-    training images, in the feature space that `features()` builds (Inception, or the digit
-    classifier). If it cannot be built here, one warning says why and training goes on without."""
+    """val/fid and val/kid every `every_n_epochs` epochs (0: never) and after the last one:
+    `num_fake` images of G (the averaged G when model.ema_decay is set), from latents that stay
+    the same all run, against `num_real` training images, in the feature space that `features()`
+    builds (Inception, or the digit classifier). If it cannot be built here, one warning says
+    why and training goes on without."""
 
     def __init__(
         self,
@@ -54,8 +51,8 @@ class QualityMetrics(pl.Callback):
         kid_subset_size: int = 100,
         batch_size: int = 250,
     ):
-        if kid_subset_size > min(num_fake, num_real):
-            raise UsageError(f"kid_subset_size={kid_subset_size} must be at most num_fake and num_real")
+        if kid_subset_size > num_fake:
+            raise UsageError(f"kid_subset_size={kid_subset_size} must be at most num_fake={num_fake}")
         self.features = features
         self.every_n_epochs = every_n_epochs
         self.num_fake = num_fake
@@ -65,31 +62,48 @@ class QualityMetrics(pl.Callback):
         self.extractor: nn.Module | None = None
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        try:
-            self.extractor = self.features().to(pl_module.device)
-        except FeaturesUnavailable as error:
-            rank_zero_warn(f"{error}. Training goes on without val/fid and val/kid.")
+        # Rank 0 builds first (a download or a training, written once), the others then read it;
+        # all ranks agree on whether there are metrics, or the others would wait in compute().
+        failure = self._build(pl_module) if trainer.is_global_zero else None
+        failure = trainer.strategy.broadcast(failure)
+        if failure is None and not trainer.is_global_zero:
+            failure = self._build(pl_module)
+        if failure is not None:
+            self.extractor = None
+            rank_zero_warn(f"{failure}. Training goes on without val/fid and val/kid.")
             return
-        given = _Given(self.extractor.num_features)
+        datamodule = trainer.datamodule
+        count = min(self.num_real, len(datamodule.dataset))
+        given = GivenFeatures(self.extractor.num_features)
         self.fid = FrechetInceptionDistance(feature=given, reset_real_features=False).to(pl_module.device)
         with warnings.catch_warnings():  # "KID keeps all features": num_real + num_fake rows, here
             warnings.simplefilter("ignore")
-            self.kid = KernelInceptionDistance(feature=given, subset_size=self.kid_subset_size,
+            self.kid = KernelInceptionDistance(feature=given, subset_size=min(self.kid_subset_size, count),
                                                reset_real_features=False).to(pl_module.device)
-        datamodule = trainer.datamodule
-        count = min(self.num_real, len(datamodule.dataset))
         chosen = torch.randperm(len(datamodule.dataset), generator=torch.Generator().manual_seed(0))[:count]
         for batch in chosen[trainer.global_rank :: trainer.world_size].split(self.batch_size):  # this rank's share
             features = self._features(datamodule.images_at(batch).to(pl_module.device))
             self.fid.update(features, real=True)
             self.kid.update(features, real=True)
 
+    def _build(self, pl_module: pl.LightningModule) -> str | None:
+        """Build the feature extractor; the reason it cannot be built here, if so."""
+        try:
+            self.extractor = self.features().to(pl_module.device)
+        except FeaturesUnavailable as error:
+            return str(error)
+        return None
+
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.extractor is None or (trainer.current_epoch + 1) % self.every_n_epochs:
+        epochs = trainer.current_epoch + 1
+        scheduled = self.every_n_epochs > 0 and epochs % self.every_n_epochs == 0
+        if self.extractor is None or not (scheduled or epochs == trainer.max_epochs):  # the last: the final metric
             return
         latents = torch.Generator(pl_module.device).manual_seed(1 + trainer.global_rank)  # the same every time
-        for size in torch.arange(self.num_fake // trainer.world_size).split(self.batch_size):
-            z = torch.randn(len(size), pl_module.hparams.nz, 1, 1, device=pl_module.device, generator=latents)
+        share = self.num_fake // trainer.world_size
+        for start in range(0, share, self.batch_size):
+            z = torch.randn(min(self.batch_size, share - start), pl_module.hparams.nz, 1, 1, device=pl_module.device,
+                            generator=latents)
             with torch.no_grad():
                 features = self._features(to_uint8(pl_module(z)))
             self.fid.update(features, real=False)
@@ -101,4 +115,4 @@ class QualityMetrics(pl.Callback):
 
     @torch.no_grad()
     def _features(self, images: Tensor) -> Tensor:
-        return self.extractor(to_channels(images, self.extractor.in_channels)).double()
+        return self.extractor(match_channels(images, self.extractor.in_channels)).double()

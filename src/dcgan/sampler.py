@@ -6,6 +6,12 @@ import torch
 from torch.utils.data import Sampler
 
 
+def derived_seed(*parts: int) -> int:
+    """A seed for one stream of randomness, from the run's seed and where in the run it is
+    (epoch; rank and iteration): the same in a run and in its resumption."""
+    return hash(parts) % 2**63  # tuples of ints hash the same in every process
+
+
 class EpochShuffle(Sampler[int]):
     """A permutation of range(size) per epoch, drawn from (seed, epoch); this rank's equal share
     of it (the last size % world_size images of each permutation wait for the next epoch); and,
@@ -22,7 +28,7 @@ class EpochShuffle(Sampler[int]):
         self.epoch = epoch
 
     def __iter__(self) -> Iterator[int]:
-        generator = torch.Generator().manual_seed(hash((self.seed, self.epoch)) % 2**63)
+        generator = torch.Generator().manual_seed(derived_seed(self.seed, self.epoch))
         order = torch.randperm(self.size, generator=generator)[self.rank :: self.world_size][: len(self)]
         start, self.skip = self.skip, 0
         return iter(order[start:].tolist())
