@@ -5,8 +5,11 @@ dcgan trains a whole epoch over a cache of random images (decoding is measured s
 data_pipeline.py). The tutorial pipeline runs on --tutorial-images generated CelebA-like JPEGs;
 its rate gives its epoch time.
 
-    python benchmarks/celeba_epoch.py [--runs BATCH,CHANNELS_LAST,COMPILE,EPOCHS ...]
-    python benchmarks/celeba_epoch.py --runs 128,0,,2 512,1,,2 128,0,reduce-overhead,2
+    python benchmarks/celeba_epoch.py [--runs BATCH,CHANNELS_LAST,COMPILE,EPOCHS[,CUDNN_BENCHMARK] ...]
+    python benchmarks/celeba_epoch.py --runs 128,0,,1 512,0,,2 512,1,,2
+    python benchmarks/celeba_epoch.py --runs 512,0,,2,1 512,0,,2,0     # cuDNN autotuning on, off
+
+CUDNN_BENCHMARK (0/1, default 1) is the Trainer's benchmark= (trainer.benchmark in conf/).
 """
 
 import argparse
@@ -36,7 +39,8 @@ class EpochTimer(pl.Callback):
         self.seconds = time.perf_counter() - self.start
 
 
-def dcgan_epochs(images: torch.Tensor, batch_size: int, channels_last: bool, compile, epochs: int) -> list[float]:
+def dcgan_epochs(images: torch.Tensor, batch_size: int, channels_last: bool, compile, epochs: int,
+                 cudnn_benchmark: bool) -> list[float]:
     """Seconds per epoch; the first includes cuDNN's autotuning, compilation and the cache's
     copy to the GPU."""
     pl.seed_everything(0, verbose=False)
@@ -50,7 +54,7 @@ def dcgan_epochs(images: torch.Tensor, batch_size: int, channels_last: bool, com
     model = DCGAN(nz=100, ngf=64, ndf=64, channels=3, image_size=64, channels_last=channels_last, compile=compile)
     trainer = pl.Trainer(accelerator="gpu", devices=1, precision="bf16-mixed", max_epochs=epochs, logger=False,
                          callbacks=[timer, Record()], enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, benchmark=True)
+                         enable_model_summary=False, benchmark=cudnn_benchmark)
     trainer.fit(model, datamodule=InMemoryImages(images, batch_size))
     return times
 
@@ -58,7 +62,8 @@ def dcgan_epochs(images: torch.Tensor, batch_size: int, channels_last: bool, com
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", nargs="+", default=["128,0,,2", "128,1,,2", "512,0,,2", "512,1,,2"],
-                        help="batch size, channels_last (0/1), compile ('' or a mode), epochs")
+                        help="batch size, channels_last (0/1), compile ('' or a mode), epochs, "
+                             "optionally cuDNN autotuning (0/1, default 1)")
     parser.add_argument("--tutorial-images", type=int, default=4000)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
@@ -75,16 +80,18 @@ def main() -> None:
           f"-> {CELEBA / rate:.1f} s per epoch", flush=True)
 
     images = torch.randint(0, 256, (CELEBA, 3, 64, 64), dtype=torch.uint8)
-    print(f"{'dcgan, bf16-mixed, cache':<52} {'seconds per epoch':>18} {'last vs tutorial':>16}")
+    print(f"{'dcgan, bf16-mixed, cache':<72} {'seconds per epoch':>18} {'last vs tutorial':>16}")
     for run in args.runs:
-        batch, channels_last, compile, epochs = run.split(",")
-        name = f"batch {batch}, channels_last={bool(int(channels_last))}, compile={compile or False}"
+        batch, channels_last, compile, epochs, cudnn_benchmark = (run.split(",") + ["1"])[:5]
+        name = (f"batch {batch}, channels_last={bool(int(channels_last))}, compile={compile or False}, "
+                f"cudnn.benchmark={bool(int(cudnn_benchmark))}")
         try:
-            times = dcgan_epochs(images, int(batch), bool(int(channels_last)), compile or False, int(epochs))
+            times = dcgan_epochs(images, int(batch), bool(int(channels_last)), compile or False, int(epochs),
+                                 bool(int(cudnn_benchmark)))
             shown = " ".join(f"{t:.2f}" for t in times)
-            print(f"{name:<52} {shown:>18} {CELEBA / rate / times[-1]:>15.1f}x", flush=True)
+            print(f"{name:<72} {shown:>18} {CELEBA / rate / times[-1]:>15.1f}x", flush=True)
         except Exception as error:  # report and go on: one failing option must not hide the others
-            print(f"{name:<44} failed: {type(error).__name__}: {str(error)[:200]}", flush=True)
+            print(f"{name:<72} failed: {type(error).__name__}: {str(error)[:200]}", flush=True)
 
 
 if __name__ == "__main__":

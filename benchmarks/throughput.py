@@ -7,6 +7,10 @@ iteration, torch's default Adam. Iterations before --warmup are not timed.
 
     python benchmarks/throughput.py --width 32                        # CPU, the seed's 64x64 model at half width
     python benchmarks/throughput.py --accelerator gpu --precision 32-true bf16-mixed 16-mixed
+    python benchmarks/throughput.py --accelerator gpu --precision bf16-mixed --cudnn-benchmark 0 1
+
+--cudnn-benchmark sets torch.backends.cudnn.benchmark for both loops alike (dcgan through
+trainer.benchmark), one row per value.
 """
 
 import argparse
@@ -66,7 +70,7 @@ def lightning(args: argparse.Namespace, images: torch.Tensor, precision: str) ->
     trainer = pl.Trainer(
         accelerator=args.accelerator, devices=1, precision=precision, max_steps=2 * args.iterations,
         logger=False, callbacks=[stopwatch], enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, benchmark=True,
+        enable_model_summary=False, benchmark=args.cudnn_benchmark,
     )
     trainer.fit(model, datamodule=InMemoryImages(images, args.batch_size))
     return args.batch_size * (args.iterations - args.warmup) / stopwatch.seconds
@@ -77,6 +81,7 @@ def seed_loop(args: argparse.Namespace, images, precision: str, epochs: int = 1,
     images/s after the warm-up, and the trained G. images: a uint8 tensor, or a dataset of
     (image in [-1, 1], label) pairs as torchvision's."""
     torch.manual_seed(seed)
+    torch.backends.cudnn.benchmark = getattr(args, "cudnn_benchmark", True)  # as the Trainer's benchmark=
     device = torch.device("cuda" if args.accelerator in ("gpu", "cuda") else "cpu")
     channels = images.shape[1] if isinstance(images, torch.Tensor) else 3
     net_g = Generator(100, args.width, channels, args.image_size).to(device)
@@ -135,6 +140,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--channels-last", type=int, default=None, help="dcgan's model.channels_last (default: auto)")
     parser.add_argument("--compile", default="", help="dcgan's model.compile: '', true or a mode")
+    parser.add_argument("--cudnn-benchmark", type=int, nargs="+", default=[1], choices=[0, 1],
+                        help="cuDNN autotuning off (0) or on (1), for both loops; one row per value")
     args = parser.parse_args()
     args.compile = {"": False, "true": True}.get(args.compile, args.compile)
 
@@ -144,14 +151,16 @@ def main() -> None:
     print(f"{on}: DCGAN {args.image_size}x{args.image_size} RGB, ngf=ndf={args.width}, batch {args.batch_size}, "
           f"{args.iterations - args.warmup} timed iterations, median of {args.repeats} alternating runs")
     print(f"dcgan: channels_last={'auto' if args.channels_last is None else bool(args.channels_last)}, compile={args.compile}")
-    print(f"{'precision':<12} {'seed loop img/s':>16} {'dcgan img/s':>12} {'ratio':>6}")
+    print(f"{'precision':<12} {'cudnn.benchmark':>15} {'seed loop img/s':>16} {'dcgan img/s':>12} {'ratio':>6}")
     for precision in args.precision:
-        plain, ours = [], []
-        for _ in range(args.repeats):
-            plain.append(seed_loop(args, images, precision)[0])
-            ours.append(lightning(args, images, precision))
-        p, o = statistics.median(plain), statistics.median(ours)
-        print(f"{precision:<12} {p:>16,.0f} {o:>12,.0f} {o / p:>6.2f}", flush=True)
+        for cudnn_benchmark in args.cudnn_benchmark:
+            setting = argparse.Namespace(**{**vars(args), "cudnn_benchmark": bool(cudnn_benchmark)})
+            plain, ours = [], []
+            for _ in range(args.repeats):
+                plain.append(seed_loop(setting, images, precision)[0])
+                ours.append(lightning(setting, images, precision))
+            p, o = statistics.median(plain), statistics.median(ours)
+            print(f"{precision:<12} {str(bool(cudnn_benchmark)):>15} {p:>16,.0f} {o:>12,.0f} {o / p:>6.2f}", flush=True)
 
 
 if __name__ == "__main__":

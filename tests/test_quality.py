@@ -1,5 +1,6 @@
 """Quality: FID/KID, the best checkpoint, the EMA generator, generation, interpolation, figures."""
 
+import shutil
 import subprocess
 import sys
 import urllib.error
@@ -91,6 +92,20 @@ def test_training_ends_with_the_seeds_figures(run_config, tmp_path: Path):
     assert Image.open(run / "progress.gif").n_frames == len(grids)  # the seed's animation, one frame a grid
     assert Image.open(run / "loss_curves.png").size[0] > 0 and Image.open(run / "real_vs_fake.png").size[0] > 0
     assert len(accumulator.Images("samples/interpolation")) == 2  # at each epoch end
+
+
+def test_after_a_resume_the_figures_cover_the_whole_training(run_config, tmp_path: Path):
+    train(run_config("trainer.max_epochs=1", f"paths.output_dir={tmp_path / 'first'}"))  # grids at 0, 1, 3
+
+    def resume(into: str) -> Image.Image:
+        train(run_config("trainer.max_epochs=2", f"paths.output_dir={tmp_path / into}",
+                         f"ckpt_path={tmp_path / 'first' / 'checkpoints' / 'last.ckpt'}"))  # grids at 5, 7
+        return Image.open(tmp_path / into / "progress.gif")
+
+    assert resume("second").n_frames == 5
+    shutil.rmtree(tmp_path / "first" / "tensorboard")  # the first segment's events are gone: say so, go on
+    with pytest.warns(UserWarning, match="the figures miss iterations 0 to 3"):
+        assert resume("third").n_frames == 2
 
 
 def generate_py(*overrides: str) -> subprocess.CompletedProcess:

@@ -125,8 +125,16 @@ def test_nan_weights_are_never_checkpointed(run_config, tmp_path: Path):
     assert kept["epoch"] == 0 and all(torch.isfinite(t).all() for t in kept["state_dict"].values())
 
 
+def test_periodic_checkpoints_keep_their_epoch_after_last_moves_on(run_config, tmp_path: Path):
+    train(run_config("trainer.max_epochs=2", "callbacks.checkpoints.every_n_epochs=1", "~callbacks.quality"))
+    checkpoints = tmp_path / "run" / "checkpoints"
+    steps = {path.name: torch.load(path, weights_only=True)["global_step"] for path in checkpoints.glob("*.ckpt")}
+    assert steps == {"epoch=001.ckpt": 8, "epoch=002.ckpt": 16, "last.ckpt": 16}
+
+
 @pytest.mark.parametrize("signal", ["TERM", "INT"])
-def test_a_signal_saves_and_the_resumed_run_ends_where_one_run_would(run_config, tmp_path: Path, signal: str):
+def test_a_signal_saves_and_the_resumed_run_ends_where_one_run_would(run_config, tmp_path: Path, signal: str,
+                                                                     recwarn: pytest.WarningsRecorder):
     whole = tmp_path / "whole"
     train(run_config("trainer.max_epochs=2", f"paths.output_dir={whole}"))  # 8 iterations in one go
 
@@ -139,6 +147,7 @@ def test_a_signal_saves_and_the_resumed_run_ends_where_one_run_would(run_config,
 
     resumed = tmp_path / "resumed"
     train(run_config("trainer.max_epochs=2", f"paths.output_dir={resumed}", f"ckpt_path={last_checkpoint(cut)}"))
+    assert not [w for w in recwarn if "resum" in str(w.message)]  # no false "unreliable resume" warning
     one_go = torch.load(last_checkpoint(whole), weights_only=True)["state_dict"]
     in_two = torch.load(last_checkpoint(resumed), weights_only=True)["state_dict"]
     assert all(torch.allclose(one_go[key], in_two[key], atol=1e-6) for key in one_go if key.startswith("generator."))

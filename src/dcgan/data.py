@@ -1,5 +1,6 @@
 """An image folder as a LightningDataModule: any layout, common formats, any PIL mode."""
 
+import warnings
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -7,6 +8,7 @@ from typing import Literal
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_warn
+from pytorch_lightning.utilities.warnings import PossibleUserWarning
 from torch import Tensor
 from torch.utils.data import DataLoader
 
@@ -116,6 +118,10 @@ class ImageFolderDataModule(pl.LightningDataModule):
 
     def load_state_dict(self, state_dict: dict) -> None:
         self._resume_batches = state_dict["batches_done"]
+        # Lightning warns that a mid-epoch resume is unreliable unless the DataLoader itself is
+        # stateful; here the DataModule restores the position, so the warning would be false.
+        warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch",
+                                category=PossibleUserWarning)
 
     def train_dataloader(self) -> DataLoader:
         workers = 0 if self.cache else self.num_workers  # indices need no workers

@@ -12,34 +12,59 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytorch_lightning as pl  # noqa: E402
 from PIL import Image  # noqa: E402
 from pytorch_lightning.loggers import TensorBoardLogger  # noqa: E402
+from pytorch_lightning.utilities import rank_zero_warn  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
 
 class TrainingFigures(pl.Callback):
     """progress.gif (the fixed-noise grids, one frame each), loss_curves.png (G's and D's loss
-    against the iteration) and real_vs_fake.png (the real grid beside the last fake one)."""
+    against the iteration) and real_vs_fake.png (the real grid beside the last fake one).
+
+    A resumed run logs into a new directory; the checkpoint remembers where the earlier segments
+    logged and from which iteration, so the figures cover the whole training from iteration 0."""
 
     def __init__(self, dirpath: str, frame_ms: int = 500):
         self.dirpath = Path(dirpath)
         self.frame_ms = frame_ms
+        self.segments: list[tuple[str, int]] = []  # (TensorBoard log dir, first iteration) of each run
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        logger = _tensorboard(trainer)
+        if logger is not None:
+            self.segments.append((str(Path(logger.log_dir).resolve()), pl_module.iteration))
+
+    def state_dict(self) -> dict:
+        return {"segments": self.segments}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.segments = [tuple(segment) for segment in state_dict["segments"]]
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        logger = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
+        logger = _tensorboard(trainer)
         if logger is None or not trainer.is_global_zero:
             return
         logger.experiment.flush()
-        events = EventAccumulator(logger.log_dir, size_guidance={"images": 0, "scalars": 0})
-        events.Reload()
-        tags = events.Tags()
+        grids, real, losses = [], [], {"g": [], "d": []}
+        ends = [first for _, first in self.segments[1:]] + [float("inf")]
+        for (log_dir, first), end in zip(self.segments, ends):
+            if not Path(log_dir).is_dir():
+                rank_zero_warn(f"the figures miss iterations {first} to {end - 1}: their TensorBoard events "
+                               f"({log_dir}) are gone")
+                continue
+            images, scalars = _events_between(log_dir, first, end)
+            grids += images.get("samples/fixed_noise", [])
+            real += images.get("samples/real", [])
+            for name in losses:
+                losses[name] += scalars.get(f"train/loss_{name}", [])
         self.dirpath.mkdir(parents=True, exist_ok=True)
-        if "samples/fixed_noise" in tags["images"]:
-            frames = [_image(event) for event in events.Images("samples/fixed_noise")]
+        if grids:
+            frames = [_image(event) for event in grids]
             frames[0].save(self.dirpath / "progress.gif", save_all=True, append_images=frames[1:],
                            duration=self.frame_ms, loop=0)
-            if "samples/real" in tags["images"]:
-                self._real_vs_fake(_image(events.Images("samples/real")[0]), frames[-1])
-        if {"train/loss_g", "train/loss_d"} <= set(tags["scalars"]):
-            self._loss_curves({name: events.Scalars(f"train/loss_{name}") for name in ("g", "d")})
+            if real:
+                self._real_vs_fake(_image(real[0]), frames[-1])
+        if all(losses.values()):
+            self._loss_curves(losses)
 
     def _loss_curves(self, series: dict) -> None:
         figure = plt.figure(figsize=(10, 5))
@@ -61,6 +86,23 @@ class TrainingFigures(pl.Callback):
             plt.imshow(image)
         figure.savefig(self.dirpath / "real_vs_fake.png", dpi=100, bbox_inches="tight")
         plt.close(figure)
+
+
+def _events_between(log_dir: str, first: int, end: float) -> tuple[dict[str, list], dict[str, list]]:
+    """The images and the scalars logged in log_dir at iterations first <= step < end, by tag."""
+    events = EventAccumulator(log_dir, size_guidance={"images": 0, "scalars": 0})
+    events.Reload()
+    tags = events.Tags()
+
+    def within(found: list) -> list:
+        return [event for event in found if first <= event.step < end]
+
+    return ({tag: within(events.Images(tag)) for tag in tags["images"]},
+            {tag: within(events.Scalars(tag)) for tag in tags["scalars"]})
+
+
+def _tensorboard(trainer: pl.Trainer) -> TensorBoardLogger | None:
+    return next((logger for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)), None)
 
 
 def _image(event) -> Image.Image:
