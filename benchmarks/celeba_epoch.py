@@ -74,7 +74,7 @@ def main() -> None:
         dataset = TorchvisionImageFolder(tmp, transform=T.Compose([
             T.Resize(64), T.CenterCrop(64), T.ToTensor(), T.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))]))
         setup = argparse.Namespace(accelerator="gpu", width=64, image_size=64, batch_size=128, warmup=3,
-                                   workers=args.workers)
+                                   workers=args.workers, cudnn_benchmark=True)
         rate, _ = seed_loop(setup, dataset, "32-true")
     print(f"tutorial pipeline, fp32, batch 128, {args.workers} workers: {rate:,.0f} images/s "
           f"-> {CELEBA / rate:.1f} s per epoch", flush=True)

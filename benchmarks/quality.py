@@ -76,7 +76,8 @@ def main() -> None:
 
         results: dict[str, list[dict]] = {"seed loop (tutorial)": [], "dcgan": [], f"dcgan, ema_decay={args.ema_decay}": []}
         for seed in args.seeds:
-            setup = argparse.Namespace(accelerator="cpu", width=32, image_size=32, batch_size=64, warmup=0)
+            setup = argparse.Namespace(accelerator="cpu", width=32, image_size=32, batch_size=64, warmup=0,
+                                       cudnn_benchmark=False)
             epochs = -(-args.iterations // (len(files) // 64))
             _, net_g = seed_loop(setup, images, "32-true", epochs=epochs, seed=seed)
 

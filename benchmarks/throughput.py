@@ -81,7 +81,7 @@ def seed_loop(args: argparse.Namespace, images, precision: str, epochs: int = 1,
     images/s after the warm-up, and the trained G. images: a uint8 tensor, or a dataset of
     (image in [-1, 1], label) pairs as torchvision's."""
     torch.manual_seed(seed)
-    torch.backends.cudnn.benchmark = getattr(args, "cudnn_benchmark", True)  # as the Trainer's benchmark=
+    torch.backends.cudnn.benchmark = args.cudnn_benchmark  # as the Trainer's benchmark=
     device = torch.device("cuda" if args.accelerator in ("gpu", "cuda") else "cpu")
     channels = images.shape[1] if isinstance(images, torch.Tensor) else 3
     net_g = Generator(100, args.width, channels, args.image_size).to(device)
