@@ -1,6 +1,5 @@
 """An image folder as a LightningDataModule: any layout, common formats, any PIL mode."""
 
-import warnings
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -8,15 +7,13 @@ from typing import Literal
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_warn
-from pytorch_lightning.utilities.warnings import PossibleUserWarning
 from torch import Tensor
-from torch.utils.data import DataLoader
 
 from dcgan.cache import cached_images
 from dcgan.errors import UsageError
 from dcgan.images import ImageFolder, decode_images, find_images
 from dcgan.networks import check_image_size
-from dcgan.sampler import EpochShuffle
+from dcgan.sampler import EpochShuffle, ResumableLoader
 
 class ImageFolderDataModule(pl.LightningDataModule):
     """Batches of real images in [-1, 1], (B, channels, image_size, image_size).
@@ -61,7 +58,6 @@ class ImageFolderDataModule(pl.LightningDataModule):
         self.cache_dir = cache_dir and Path(cache_dir).expanduser()
         self.on_bad_image = on_bad_image
         self._on_device: Tensor | None = None
-        self._resume_batches = 0  # batches of the current epoch a restored checkpoint had trained
 
     @cached_property
     def files(self) -> list[Path]:
@@ -110,26 +106,12 @@ class ImageFolderDataModule(pl.LightningDataModule):
             return self.images[indices]
         return torch.stack([self.dataset[int(i)] for i in indices])
 
-    def state_dict(self) -> dict:
-        """Saved in checkpoints: how many of the current epoch's batches were trained (0 when the
-        checkpoint ends an epoch), so that a resumed run starts at the next one."""
-        progress = self.trainer.fit_loop.epoch_loop.batch_progress.current.completed
-        return {"batches_done": 0 if progress >= self.trainer.num_training_batches else progress}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self._resume_batches = state_dict["batches_done"]
-        # Lightning warns that a mid-epoch resume is unreliable unless the DataLoader itself is
-        # stateful; here the DataModule restores the position, so the warning would be false.
-        warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch",
-                                category=PossibleUserWarning)
-
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> ResumableLoader:
         workers = 0 if self.cache else self.num_workers  # indices need no workers
         trainer = self.trainer
-        skip, self._resume_batches = self._resume_batches * self.batch_size, 0  # a resumed run's first epoch
-        sampler = EpochShuffle(len(self.dataset), seed=torch.initial_seed(), skip=skip,
+        sampler = EpochShuffle(len(self.dataset), seed=torch.initial_seed(),
                                rank=trainer.global_rank if trainer else 0, world_size=trainer.world_size if trainer else 1)
-        return DataLoader(
+        return ResumableLoader(
             self.dataset,
             batch_size=self.batch_size,
             sampler=sampler,  # shards by rank itself (trainer.use_distributed_sampler=false)
