@@ -17,7 +17,8 @@ from dcgan.config import check_config, instantiate_node
 from dcgan.errors import UsageError
 from dcgan.gan import DCGAN
 from dcgan.parallel import register as register_gan_ddp
-from dcgan.sweep import job_name
+from dcgan.quality import QualityMetrics
+from dcgan.sweep import UNRANKED, job_name
 
 TOP_LEVEL = {"seed": int, "ckpt_path": str | None, "objective": str,
              "objective_direction": Literal["minimize", "maximize"]}
@@ -50,6 +51,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
     if trainer.is_global_zero:  # what a sweep's summary reads
         (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+        if cfg.objective not in metrics:  # the run is done and saved, but a sweep cannot rank it
+            why = [cb.unavailable for cb in callbacks if isinstance(cb, QualityMetrics) and cb.unavailable]
+            missing = (f"objective={cfg.objective} was not logged{f' ({why[0]})' if why else ''}, "
+                       f"so this run is not ranked; logged: {', '.join(sorted(metrics))}")
+            (output_dir / UNRANKED).write_text(missing + "\n")
+            print(f"warning: {missing}", file=sys.stderr)
     return metrics
 
 
@@ -72,14 +79,7 @@ def check_resumable(ckpt_path: str, model: DCGAN) -> None:
 def main(cfg: DictConfig) -> float:
     """Train and return the objective, which sweepers (Optuna) minimise or maximise."""
     try:
-        metrics = train(cfg)
-        if cfg.objective in metrics:
-            return metrics[cfg.objective]
-        missing = f"objective={cfg.objective} was not logged; logged: {', '.join(sorted(metrics))}"
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
-            raise UsageError(missing)  # a sweep cannot rank this job
-        print(f"warning: {missing}", file=sys.stderr)  # the run itself is done and saved
-        return float("nan")
+        return train(cfg).get(cfg.objective, float("nan"))  # NaN: not ranked, and why is in unranked.txt
     except UsageError as error:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             raise  # this job fails, the sweep goes on and its summary says why

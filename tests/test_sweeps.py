@@ -24,15 +24,17 @@ from train import train
 SCALARS = {"train/loss_d", "train/loss_g", "train/d_x", "train/d_g_z1", "train/d_g_z2"}
 
 
-def sweep(cwd: Path, digits_root: Path, *overrides: str, check: bool = True, searched: str = "") -> Path:
-    """python train.py -m <overrides>, shrunk (but for a searched key); returns its sweep directory."""
+def sweep(cwd: Path, digits_root: Path, *overrides: str, check: bool = True, searched: str = "") -> tuple[Path, str]:
+    """python train.py -m <overrides>, shrunk (but for a searched key), with tests/probes.py
+    importable by the jobs; returns its sweep directory and what it printed to stderr."""
     shrink = [item for item in SHRINK if not (searched and item.startswith(searched))]
     command = [sys.executable, str(ROOT / "train.py"), "-m", *shrink, f"data.root={digits_root}", *overrides]
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
     if check:
         assert result.returncode == 0, result.stderr[-3000:]
     (sweep_dir,) = (cwd / "multirun").glob("*/*")
-    return sweep_dir
+    return sweep_dir, result.stderr
 
 
 def jobs(sweep_dir: Path) -> list[Path]:
@@ -47,7 +49,7 @@ def summary(sweep_dir: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def grid(tmp_path_factory: pytest.TempPathFactory, digits_root: Path) -> Path:
     """The README's sweep: python train.py -m model.lr=1e-4,2e-4 model.beta1=0.5,0.9"""
-    return sweep(tmp_path_factory.mktemp("grid"), digits_root, "model.lr=1e-4,2e-4", "model.beta1=0.5,0.9")
+    return sweep(tmp_path_factory.mktemp("grid"), digits_root, "model.lr=1e-4,2e-4", "model.beta1=0.5,0.9")[0]
 
 
 @pytest.mark.slow
@@ -86,7 +88,7 @@ def test_the_summary_ranks_jobs_by_the_objective(grid: Path):
 
 @pytest.mark.slow
 def test_a_failed_job_gets_a_row_and_keeps_the_others(tmp_path: Path, digits_root: Path):
-    sweep_dir = sweep(tmp_path, digits_root, "data.image_size=16,48", check=False)
+    sweep_dir, _ = sweep(tmp_path, digits_root, "data.image_size=16,48", check=False)
     rows = {row["overrides"].split("data.image_size=")[1].split()[0]: row for row in summary(sweep_dir)}
     assert rows["16"]["status"] == "done" and float(rows["16"]["train/loss_g"]) > 0
     assert rows["48"]["status"] == "failed"
@@ -95,19 +97,29 @@ def test_a_failed_job_gets_a_row_and_keeps_the_others(tmp_path: Path, digits_roo
 
 
 @pytest.mark.slow
-def test_an_objective_that_was_not_logged_warns_after_a_run_and_fails_a_sweep_job(tmp_path: Path, digits_root: Path):
+def test_an_objective_that_was_not_logged_is_said_after_a_run_and_leaves_sweep_jobs_unranked(tmp_path: Path,
+                                                                                           digits_root: Path):
     command = [sys.executable, str(ROOT / "train.py"), *SHRINK, f"data.root={digits_root}", "objective=val/nothing",
                f"hydra.run.dir={tmp_path / 'run'}"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0  # the run is done and saved
-    assert result.stderr.strip().splitlines()[-1].startswith("warning: objective=val/nothing was not logged; logged:")
-    sweep_dir = sweep(tmp_path, digits_root, "objective=val/nothing", "model.lr=1e-4,2e-4", check=False)
-    assert [row["status"] for row in summary(sweep_dir)] == ["failed", "failed"]  # a sweep cannot rank them
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("warning: objective=val/nothing was not logged, so this run is not ranked; logged:")
+
+    # Offline, FID's features cannot be built: every job says so in one line, and the summary too
+    unavailable = "callbacks.quality.features={_target_: probes.unavailable_features, _partial_: true}"
+    sweep_dir, stderr = sweep(tmp_path, digits_root, unavailable, "model.lr=1e-4,2e-4")
+    reason = "objective=val/fid was not logged (these features need weights this machine does not have)"
+    assert stderr.count(f"warning: {reason}") == 2
+    rows = summary(sweep_dir)
+    assert [row["status"] for row in rows] == ["unranked", "unranked"]
+    assert all(row["error"].startswith(reason) and float(row["train/loss_g"]) > 0 for row in rows)
+    assert "2 not ranked, their val/fid was not logged" in (sweep_dir / "summary.md").read_text()
 
 
 @pytest.mark.slow
 def test_an_optuna_search_minimises_the_objective(tmp_path: Path, digits_root: Path):
-    sweep_dir = sweep(tmp_path, digits_root, "hparams_search=optuna", "hydra.sweeper.n_trials=2",
+    sweep_dir, _ = sweep(tmp_path, digits_root, "hparams_search=optuna", "hydra.sweeper.n_trials=2",
                       "trainer.limit_train_batches=2", searched="model.nz=")  # a fixed nz would not be searched
     results = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
     assert set(results["best_params"]) == {"model.lr", "model.beta1", "model.nz"}

@@ -60,6 +60,7 @@ class QualityMetrics(pl.Callback):
         self.kid_subset_size = kid_subset_size
         self.batch_size = batch_size
         self.extractor: nn.Module | None = None
+        self.unavailable: str | None = None  # why the metrics cannot be computed here, if so
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # Rank 0 builds first (a download or a training, written once), the others then read it;
@@ -69,7 +70,7 @@ class QualityMetrics(pl.Callback):
         if failure is None and not trainer.is_global_zero:
             failure = self._build(pl_module)
         if failure is not None:
-            self.extractor = None
+            self.extractor, self.unavailable = None, failure
             rank_zero_warn(f"{failure}. Training goes on without val/fid and val/kid.")
             return
         datamodule = trainer.datamodule

@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 
 NAME_LENGTH = 100  # well under the 255 bytes a path component may have
 PATH_KEYS = ("data.root", "data.cache_dir", "ckpt_path", "paths.")  # never part of a name
+UNRANKED = "unranked.txt"  # in a job's directory: why its objective was not logged
 
 
 def job_name(num: int, overrides: list[str], searched: dict | None) -> str:
@@ -40,7 +41,8 @@ def _swept_keys() -> set[str]:
 
 class SweepSummary(Callback):
     """summary.csv and summary.md in the sweep directory: one row per job, its overrides and
-    final metrics, best objective first; a failed job gets a row that says why.
+    final metrics, best objective first; a failed job, or one whose objective was not logged
+    (FID without its feature weights, say), gets a row that says why, last.
 
     Rewritten after every job: Hydra stops before on_multirun_end when a job has failed, and the
     other jobs' results must still be there.
@@ -77,7 +79,9 @@ class SweepSummary(Callback):
             writer = csv.DictWriter(file, columns)
             writer.writeheader()
             writer.writerows(rows)
-        lines = [f"Sweep {sweep_dir}: {len(rows)} jobs, best {self.objective} ({self.direction}) first", "",
+        unranked = sum(row["status"] == "unranked" for row in rows)
+        note = f"; {unranked} not ranked, their {self.objective} was not logged (see error)" if unranked else ""
+        lines = [f"Sweep {sweep_dir}: {len(rows)} jobs, best {self.objective} ({self.direction}) first{note}", "",
                  "| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
         lines += ["| " + " | ".join(_cell(row.get(column, "")) for column in columns) + " |" for row in rows]
         (sweep_dir / "summary.md").write_text("\n".join(lines) + "\n")
@@ -92,7 +96,10 @@ class SweepSummary(Callback):
         if (job / "failed.txt").exists():
             return {**row, "status": "failed", "error": (job / "failed.txt").read_text().strip()}
         if (job / "metrics.json").exists():
-            return {**row, "status": "done", **json.loads((job / "metrics.json").read_text())}
+            metrics = json.loads((job / "metrics.json").read_text())
+            if (job / UNRANKED).exists():
+                return {**row, "status": "unranked", **metrics, "error": (job / UNRANKED).read_text().strip()}
+            return {**row, "status": "done", **metrics}
         return {**row, "status": "running"}
 
 
