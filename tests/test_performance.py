@@ -42,32 +42,49 @@ def test_cached_batches_are_the_decoded_images(folder: Path):
     assert loader.num_workers == 0 and next(iter(loader)).dtype == torch.int64  # indices only
 
 
-def test_disk_cache_is_reused_and_rebuilt_when_files_change(folder: Path, tmp_path: Path, monkeypatch):
+@pytest.mark.parametrize("cache", [True, False])
+def test_a_folder_is_decoded_once_per_state_of_its_files(folder: Path, tmp_path: Path, monkeypatch, cache: bool):
     cache_dir = tmp_path / "cache"
 
     def module() -> ImageFolderDataModule:
-        return ImageFolderDataModule(str(folder), image_size=16, batch_size=4, num_workers=1, cache=True,
+        return ImageFolderDataModule(str(folder), image_size=16, batch_size=4, num_workers=1, cache=cache,
                                      cache_dir=str(cache_dir))
 
     first = module()
-    first.prepare_data()  # decoded once, in a worker process
-    (file,) = cache_dir.glob("*.npy")
+    first.prepare_data()  # decoded once, in a worker process: the cache, or the search for bad images
     before = batches(first, list(range(10)))
 
     def no_decoding(*args, **kwargs):
-        raise AssertionError("a current cache must not be decoded again")
+        raise AssertionError("a folder must not be decoded again while its files are the same")
 
-    monkeypatch.setattr(dcgan.cache, "decode_images", no_decoding)
-    assert torch.equal(batches(module(), list(range(10))), before)  # read back, not decoded
-    monkeypatch.undo()
+    with monkeypatch.context() as patch:
+        patch.setattr(dcgan.cache, "decode_images", no_decoding)
+        again = module()  # another rank, or a resumed run
+        again.prepare_data()
+        assert torch.equal(batches(again, list(range(10))), before)
 
-    changed = sorted(folder.rglob("*.png"))[0]
-    Image.new("RGB", (20, 20), (255, 0, 0)).save(changed)
-    os.utime(changed, ns=(1, 1))  # a different size and mtime: the old key no longer matches
+    # Edited in place, with its size kept and its modification time put back (cp -p, rsync -t)
+    edited = sorted(folder.rglob("*.png"))[0]
+    stat = edited.stat()
+    edited.write_bytes(bytes(stat.st_size))  # no longer an image
+    os.utime(edited, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     after = module()
     after.prepare_data()
-    assert len(list(cache_dir.glob("*.npy"))) == 2 and file.exists()
-    assert not torch.equal(batches(after, list(range(10))), before)
+    with pytest.warns(UserWarning, match=f"skipped 1 images .*{edited.name}"):
+        after.setup("fit")
+    assert len(after.dataset) == 9
+    assert sorted(p.suffix for p in cache_dir.iterdir()) == ([".json", ".npy"] if cache else [".json"])  # one record
+
+
+def test_a_changed_folder_leaves_no_stale_array_behind(folder: Path, tmp_path: Path):
+    def module(cache: bool) -> ImageFolderDataModule:
+        return ImageFolderDataModule(str(folder), image_size=16, batch_size=4, num_workers=0, cache=cache,
+                                     cache_dir=str(tmp_path / "cache"))
+
+    module(cache=True).prepare_data()
+    (folder / "new.png").write_bytes((folder / "2.png").read_bytes())
+    module(cache=False).prepare_data()  # scanned the new state only: the old array would be 2.5 GB of CelebA
+    assert not list((tmp_path / "cache").glob("*.npy"))
 
 
 def test_no_host_syncs_between_logging_steps(run_config):

@@ -4,16 +4,18 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor
 
-from dcgan.cache import cached_images
+from dcgan.cache import decoded_folder
 from dcgan.errors import UsageError
-from dcgan.images import ImageFolder, decode_images, find_images
+from dcgan.images import ImageFolder, find_images
 from dcgan.networks import check_image_size
 from dcgan.sampler import EpochShuffle, ResumableLoader
+
 
 class ImageFolderDataModule(pl.LightningDataModule):
     """Batches of real images in [-1, 1], (B, channels, image_size, image_size).
@@ -21,10 +23,11 @@ class ImageFolderDataModule(pl.LightningDataModule):
     batch_size is per device: under DDP each rank draws its own batch from its shard.
     cache: decode every image once (see cache.py) and keep them all on the training device; the
     loader then yields only indices and batches are gathered there, no decoding or copying per
-    step. cache_dir: keep the decoded array there, shared by ranks and later runs (None: memory).
-    on_bad_image: images that cannot be decoded (corrupt, truncated, empty, unreadable) are
+    step. on_bad_image: images that cannot be decoded (corrupt, truncated, empty, unreadable) are
     skipped with one warning that counts them, or stop the run with their list ("error"). Every
     image is decoded once before training to find them (with the cache, that pass is its build).
+    cache_dir: where that pass's result (the list of bad images, and the cache's array) is kept
+    for every rank and later runs, until the folder changes (None: each run decodes again).
     """
 
     def __init__(
@@ -64,20 +67,25 @@ class ImageFolderDataModule(pl.LightningDataModule):
         return find_images(self.root)
 
     def prepare_data(self) -> None:
-        if self.cache and self.cache_dir:  # decode once per node; every rank then maps the file
-            self._cached()
+        if self.cache_dir:  # decode once per node and folder state; every rank then reads the result
+            self._decoded()
 
     def setup(self, stage: str) -> None:
+        trainer = self.trainer
+        # With nothing to keep (no cache, no cache_dir), rank 0 alone looks for bad images and
+        # the other ranks take its list; otherwise each rank reads what prepare_data decoded.
+        shared = not self.cache and not self.cache_dir and trainer is not None
+        images, bad = self._decoded() if not shared or trainer.is_global_zero else (None, None)
+        if shared:
+            bad = trainer.strategy.broadcast(bad)
         if self.cache:
-            images, bad = self._cached()
             self.images = torch.from_numpy(images)  # (N, C, S, S) uint8
             self.dataset = range(len(self.images))  # the loader yields indices
         else:
-            bad = decode_images(self.files, self.image_size, self.channels, self.num_workers)
             good = sorted(set(self.files) - set(bad))
             self.dataset = ImageFolder(good, self.image_size, self.channels)
         self._handle_bad(bad)
-        share = len(self.dataset) // (self.trainer.world_size if self.trainer else 1)
+        share = len(self.dataset) // (trainer.world_size if trainer else 1)
         if self.drop_last and self.batch_size > share:
             raise UsageError(
                 f"data.batch_size={self.batch_size} is larger than the {share} images each device gets from "
@@ -85,8 +93,9 @@ class ImageFolderDataModule(pl.LightningDataModule):
                 "or set data.drop_last=false"
             )
 
-    def _cached(self):
-        return cached_images(self.root, self.files, self.image_size, self.channels, self.cache_dir, self.num_workers)
+    def _decoded(self) -> tuple[np.ndarray | None, list[Path]]:
+        return decoded_folder(self.root, self.files, self.image_size, self.channels, self.cache_dir,
+                              self.num_workers, pixels=self.cache)
 
     def _handle_bad(self, bad: list[Path]) -> None:
         if not bad:
