@@ -30,6 +30,7 @@ class RankProbe(pl.Callback):
             "images": [x for batch in self.batches for x in batch],
             "shapes": self.shapes,
             "wrapped": [type(net).__name__ for net in pl_module.train_nets()[:2]],
+            "weights": hashlib.md5(b"".join(p.detach().cpu().numpy().tobytes() for p in pl_module.parameters())).hexdigest(),
             "norms": sorted({type(m).__name__ for m in pl_module.modules() if "Norm" in type(m).__name__}),
         }
         (self.dirpath / f"rank{trainer.global_rank}.json").write_text(json.dumps(report))

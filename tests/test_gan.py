@@ -67,3 +67,36 @@ def test_fixed_noise_is_a_checkpointed_buffer():
     model = tiny_model()
     assert model.fixed_noise.shape == (64, 8, 1, 1)
     assert "fixed_noise" in model.state_dict()
+
+
+def test_the_g_update_goes_through_the_d_that_the_d_update_just_changed():
+    model, snapshots = tiny_model(), Snapshots()
+    seen = []  # D's first weight at each of its forward passes
+    model.discriminator.register_forward_hook(lambda module, args, out: seen.append(module.main[0].weight.detach().clone()))
+    fit(model, snapshots, batches=2)
+    opt_g = model.trainer.optimizers[0]
+    updated = [d[0] for opt, _, d in snapshots.taken if opt is opt_g or getattr(opt, "optimizer", None) is opt_g]
+    assert len(seen) == 6 and len(updated) == 2  # per iteration: D(x), D(G(z)) for D's update, D(G(z)) for G's
+    for iteration in range(2):
+        real, fake, for_g = seen[3 * iteration : 3 * iteration + 3]
+        assert torch.equal(real, fake) and torch.equal(for_g, updated[iteration]) and not torch.equal(real, for_g)
+
+
+def test_ema_after_two_updates_is_the_closed_form_average():
+    decay = 0.2  # the ramp (1 + t) / (10 + t) is below it at t = 1 and above it at t = 2
+    model = DCGAN(nz=8, ngf=4, ndf=4, channels=1, image_size=16, ema_decay=decay)
+    average = [p.detach().clone() for p in model.generator.parameters()]  # the average starts at G's init
+    after = []
+
+    class Weights(pl.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            after.append([p.detach().clone() for p in pl_module.generator.parameters()])
+
+    fit(model, Weights(), batches=2)
+    for t, weights in enumerate(after, start=1):  # t: iterations done when the average is updated
+        d = min(decay, (1 + t) / (10 + t))
+        average = [d * a + (1 - d) * w for a, w in zip(average, weights)]
+    for expected, actual in zip(average, model.generator_ema.parameters()):
+        assert torch.allclose(actual, expected, atol=1e-6, rtol=0)
+    for ema_buffer, buffer in zip(model.generator_ema.buffers(), model.generator.buffers()):
+        assert torch.equal(ema_buffer, buffer)  # BatchNorm's statistics are copied, not averaged
