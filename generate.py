@@ -13,7 +13,7 @@ from dcgan.config import check_config
 from dcgan.errors import UsageError
 from dcgan.gan import DCGAN
 from dcgan.latents import interpolation_latents
-from dcgan.images import to_uint8
+from dcgan.images import equal_batches, to_uint8
 
 OPTIONS = {"ckpt_path": str, "num_images": int, "output_dir": str, "seed": int, "batch_size": int,
            "device": str, "interpolation_steps": int, "interpolation_rows": int}
@@ -30,9 +30,9 @@ def generate(cfg: DictConfig) -> list[Path]:
     output_dir.mkdir(parents=True, exist_ok=True)
     latents = torch.Generator().manual_seed(cfg.seed)  # drawn on the CPU: the same on any device
 
-    def sample(z: torch.Tensor) -> torch.Tensor:
+    def sample(z: torch.Tensor) -> torch.Tensor:  # in batches of equal size: G normalises each with its statistics
         with torch.no_grad():
-            return torch.cat([model(batch.to(device)).cpu() for batch in z.split(cfg.batch_size)])
+            return torch.cat([model(batch.to(device)).cpu() for batch in z.split(equal_batches(len(z), cfg.batch_size))])
 
     images = sample(torch.randn(cfg.num_images, model.hparams.nz, 1, 1, generator=latents))
     files = []

@@ -1,5 +1,7 @@
 """Quality: FID/KID, the best checkpoint, the EMA generator, generation, interpolation, figures."""
 
+import hashlib
+import io
 import shutil
 import subprocess
 import sys
@@ -15,10 +17,12 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import dcgan.features
 from conftest import ROOT, compose_config
 from dcgan.errors import UsageError
-from dcgan.features import FeaturesUnavailable, inception
-from generate import generate
+from dcgan.features import FeaturesUnavailable, digit_classifier, inception
 from dcgan.gan import DCGAN
+from dcgan.images import ImageFolder, find_images, to_uint8
 from dcgan.latents import interpolation_latents, slerp
+from dcgan.quality import FeatureDistance
+from generate import generate
 from train import train
 
 
@@ -46,10 +50,96 @@ def test_without_its_features_training_goes_on_without_the_metric(run_config):
     assert "val/fid" not in metrics and "train/loss_g" in metrics
 
 
-def test_missing_inception_weights_say_where_to_put_them(tmp_path: Path, monkeypatch):
-    def offline(*args, **kwargs):
-        raise urllib.error.URLError("no network")
+@pytest.fixture(scope="module")
+def trained_generator(tmp_path_factory: pytest.TempPathFactory, digits_root: Path) -> DCGAN:
+    """The digits preset trained for 10 epochs (about 20 s on 2 cores): recognisable digits."""
+    out = tmp_path_factory.mktemp("digits")
+    train(compose_config([f"paths.output_dir={out}", f"data.root={digits_root}", "trainer.max_epochs=10",
+                          "trainer.accelerator=cpu", "callbacks.progress_bar.refresh_rate=0", "~callbacks.quality",
+                          "~callbacks.figures", "~callbacks.image_grids"], shrink=False))
+    return DCGAN.from_checkpoint(out / "checkpoints" / "last.ckpt")
 
+
+@pytest.mark.slow
+def test_fid_and_kid_put_real_images_first_a_trained_generator_next_and_noise_last(digits_root: Path,
+                                                                                 trained_generator: DCGAN):
+    files = find_images(digits_root)
+    dataset = ImageFolder(files, 32, 1)
+    real = torch.stack([dataset[i] for i in torch.randperm(len(files), generator=torch.Generator().manual_seed(0))])
+    distance = FeatureDistance(digit_classifier(str(digits_root)), kid_subset_size=100)
+    distance.update(real[:800], real=True)
+
+    def measure(images: torch.Tensor) -> tuple[float, float]:
+        distance.update(images, real=False)
+        return tuple(float(value) for value in distance.compute())
+
+    same = measure(real[:800])
+    other_real = measure(real[800:1600])
+    with torch.no_grad():
+        z = torch.randn(800, trained_generator.hparams.nz, 1, 1, generator=torch.Generator().manual_seed(0))
+        trained = measure(to_uint8(trained_generator(z)))
+    noise = measure(torch.randint(0, 256, (800, 1, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)))
+    # Measured: FID 0, 9, 163, 2062; KID (unbiased, so it can go below 0) -84, -14, 2183, 13254
+    assert abs(same[0]) < 1e-3 and abs(same[1]) < trained[1] / 10  # the same images: no distance
+    assert other_real[0] < trained[0] / 5 and abs(other_real[1]) < trained[1] / 10  # other real images: close
+    assert noise[0] > 5 * trained[0] and noise[1] > 3 * trained[1]  # noise: far further than what G learnt
+
+
+def random_inception_weights(path: Path, monkeypatch) -> None:
+    """Inception-v3's layers with random weights, in the file format of the real ones (which
+    cannot be fetched here), so that everything but the numbers is as in a real run."""
+    from torchmetrics.image.fid import NoTrainInceptionV3
+
+    empty = io.BytesIO()
+    torch.save({}, empty)
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.nn.Module, "load_state_dict", lambda *args, **kwargs: None)
+        network = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
+                                     feature_extractor_weights_path=io.BytesIO(empty.getvalue()))
+    torch.save(network.state_dict(), path)
+
+
+def offline(*args, **kwargs):
+    raise urllib.error.URLError("no network")
+
+
+def test_inception_features_feed_fid_and_kid_without_a_download(tmp_path: Path, monkeypatch):
+    weights = tmp_path / "inception.pth"
+    random_inception_weights(weights, monkeypatch)
+    monkeypatch.setattr(dcgan.features, "INCEPTION_SHA256", hashlib.sha256(weights.read_bytes()).hexdigest())
+    monkeypatch.setattr(dcgan.features.urllib.request, "urlopen", offline)
+    extractor = inception(str(weights))
+    assert (extractor.num_features, extractor.in_channels) == (2048, 3)
+    grey = torch.randint(0, 256, (6, 1, 16, 16), dtype=torch.uint8)  # digits-like: greyscale, small
+    distance = FeatureDistance(extractor, kid_subset_size=3)
+    distance.update(grey, real=True)
+    distance.update(grey.flip(-1), real=False)
+    fid, kid = distance.compute()
+    assert torch.isfinite(fid) and torch.isfinite(kid) and fid > 0
+
+
+class Payload:
+    def __reduce__(self):
+        return (Path.touch, (Path(__file__).parent / "PWNED_WEIGHTS",))
+
+
+def test_inception_weights_that_are_not_the_release_are_refused_and_never_unpickled(tmp_path: Path, monkeypatch):
+    marker = Path(__file__).parent / "PWNED_WEIGHTS"
+    weights = tmp_path / "weights.pth"
+    torch.save({"Conv2d_1a_3x3.conv.weight": Payload()}, weights)
+    with pytest.raises(FeaturesUnavailable, match=f"{weights} is not the FID Inception weights"):
+        inception(str(weights))
+    assert not marker.exists()
+
+    hub = tmp_path / "hub"  # a damaged download is refused and not kept
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(hub))
+    monkeypatch.setattr(dcgan.features.urllib.request, "urlopen", lambda *args, **kwargs: io.BytesIO(b"<html>"))
+    with pytest.raises(FeaturesUnavailable, match="was damaged"):
+        inception()
+    assert not hub.exists()
+
+
+def test_missing_inception_weights_say_where_to_put_them(tmp_path: Path, monkeypatch):
     monkeypatch.setattr(dcgan.features.urllib.request, "urlopen", offline)
     target = tmp_path / "weights.pth"
     with pytest.raises(FeaturesUnavailable, match=f"download {dcgan.features.INCEPTION_URL} to {target}"):
@@ -140,6 +230,14 @@ def test_generate_writes_images_and_a_grid_and_the_same_seed_repeats(checkpoint:
     assert same and differs
     assert Image.open(tmp_path / "a" / "interpolation.png").size == (5 * 18 + 2, 8 * 18 + 2)  # 8 rows of 5 steps
     assert not list(Path.cwd().glob(".hydra"))  # generation writes only its images
+
+
+def test_a_last_batch_is_never_a_handful_of_images(checkpoint: Path, tmp_path: Path, monkeypatch):
+    sizes = []  # G normalises each batch with its own statistics: a batch of one gives a poor image
+    forward = DCGAN.forward
+    monkeypatch.setattr(DCGAN, "forward", lambda self, z: (sizes.append(len(z)), forward(self, z))[1])
+    generate(generate_config(f"ckpt_path={checkpoint}", "num_images=65", "batch_size=64", f"output_dir={tmp_path}"))
+    assert sizes == [33, 32] and len(list(tmp_path.glob("0*.png"))) == 65
 
 
 @pytest.mark.parametrize("kind", ["missing", "not torch", "foreign"])

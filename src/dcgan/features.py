@@ -2,6 +2,8 @@
 classifier of the built-in digits (trained once, offline). Each maps uint8 images (B, C, H, W) to
 (B, num_features) and says how many channels it reads."""
 
+import hashlib
+import io
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -14,6 +16,7 @@ from dcgan.files import replaced_atomically
 from dcgan.images import ImageFolder, find_images
 
 INCEPTION_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
+INCEPTION_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"  # 95,628,359 bytes
 
 
 class FeaturesUnavailable(RuntimeError):
@@ -22,22 +25,37 @@ class FeaturesUnavailable(RuntimeError):
 
 def inception(weights: str | None = None) -> nn.Module:
     """torchmetrics' FID Inception-v3 (2048 features), weights from `weights` or torch's hub cache,
-    where they are fetched once from torch-fidelity's release."""
+    where they are fetched once from torch-fidelity's release. Either file must be exactly that
+    release's (its SHA-256): FID is only comparable in those features, and a file that is checked
+    cannot carry code to run."""
     from torchmetrics.image.fid import NoTrainInceptionV3
 
     path = Path(weights).expanduser() if weights else Path(torch.hub.get_dir()) / "checkpoints" / Path(INCEPTION_URL).name
-    if not path.exists():
+    fetched = not path.exists()
+    if not fetched:
+        data = path.read_bytes()
+    else:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with urllib.request.urlopen(INCEPTION_URL, timeout=60) as response, replaced_atomically(path) as partial:
-                partial.write_bytes(response.read())  # 92 MB, fetched once
+            with urllib.request.urlopen(INCEPTION_URL, timeout=60) as response:
+                data = response.read()  # 92 MB, fetched once
         except (urllib.error.URLError, OSError) as error:
             raise FeaturesUnavailable(
                 f"FID/KID need the Inception weights {path.name}, which could not be fetched ({error}): "
                 f"download {INCEPTION_URL} to {path}, or set callbacks.quality.features.weights=<that file>"
             ) from None
+    if hashlib.sha256(data).hexdigest() != INCEPTION_SHA256:
+        raise FeaturesUnavailable(
+            f"the download of {INCEPTION_URL} was damaged (its SHA-256 is not {INCEPTION_SHA256}): try again" if fetched
+            else f"{path} is not the FID Inception weights (its SHA-256 is not {INCEPTION_SHA256}): "
+                 f"replace it with {INCEPTION_URL}"
+        )
+    if fetched:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with replaced_atomically(path) as partial:
+            partial.write_bytes(data)
+    # torch-fidelity unpickles the weights with weights_only=False: give it the bytes just checked
     extractor = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
-                                   feature_extractor_weights_path=str(path))
+                                   feature_extractor_weights_path=io.BytesIO(data))
     extractor.num_features, extractor.in_channels = 2048, 3
     return extractor
 

@@ -12,7 +12,7 @@ from torchmetrics.image.kid import KernelInceptionDistance
 
 from dcgan.errors import UsageError
 from dcgan.features import FeaturesUnavailable
-from dcgan.images import to_uint8
+from dcgan.images import equal_batches, to_uint8
 
 
 def match_channels(images: Tensor, channels: int) -> Tensor:
@@ -33,6 +33,35 @@ class GivenFeatures(nn.Module):
 
     def forward(self, features: Tensor) -> Tensor:
         return features
+
+
+class FeatureDistance:
+    """FID and KID (torchmetrics) between generated images and a fixed set of real ones, in the
+    feature space of `extractor`: uint8 images (B, C, H, W) -> (B, extractor.num_features), in
+    extractor.in_channels channels (others are converted). Each image passes through it once."""
+
+    def __init__(self, extractor: nn.Module, kid_subset_size: int, device: torch.device | str = "cpu"):
+        self.extractor = extractor
+        given = GivenFeatures(extractor.num_features)
+        self.fid = FrechetInceptionDistance(feature=given, reset_real_features=False).to(device)
+        with warnings.catch_warnings():  # "KID keeps all features": num_real + num_fake rows, here
+            warnings.simplefilter("ignore")
+            self.kid = KernelInceptionDistance(feature=given, subset_size=kid_subset_size,
+                                               reset_real_features=False).to(device)
+
+    @torch.no_grad()
+    def update(self, images: Tensor, real: bool) -> None:
+        features = self.extractor(match_channels(images, self.extractor.in_channels)).double()
+        self.fid.update(features, real=real)
+        self.kid.update(features, real=real)
+
+    def compute(self) -> tuple[Tensor, Tensor]:
+        """(FID, mean KID) of the generated images given since the last compute; under DDP,
+        over every rank's. The real side is kept, the generated side forgotten."""
+        fid, (kid, _) = self.fid.compute(), self.kid.compute()
+        self.fid.reset()
+        self.kid.reset()
+        return fid, kid
 
 
 class QualityMetrics(pl.Callback):
@@ -75,17 +104,10 @@ class QualityMetrics(pl.Callback):
             return
         datamodule = trainer.datamodule
         count = min(self.num_real, len(datamodule.dataset))
-        given = GivenFeatures(self.extractor.num_features)
-        self.fid = FrechetInceptionDistance(feature=given, reset_real_features=False).to(pl_module.device)
-        with warnings.catch_warnings():  # "KID keeps all features": num_real + num_fake rows, here
-            warnings.simplefilter("ignore")
-            self.kid = KernelInceptionDistance(feature=given, subset_size=min(self.kid_subset_size, count),
-                                               reset_real_features=False).to(pl_module.device)
+        self.distance = FeatureDistance(self.extractor, min(self.kid_subset_size, count), pl_module.device)
         chosen = torch.randperm(len(datamodule.dataset), generator=torch.Generator().manual_seed(0))[:count]
         for batch in chosen[trainer.global_rank :: trainer.world_size].split(self.batch_size):  # this rank's share
-            features = self._features(datamodule.images_at(batch).to(pl_module.device))
-            self.fid.update(features, real=True)
-            self.kid.update(features, real=True)
+            self.distance.update(datamodule.images_at(batch).to(pl_module.device), real=True)
 
     def _build(self, pl_module: pl.LightningModule) -> str | None:
         """Build the feature extractor; the reason it cannot be built here, if so."""
@@ -102,18 +124,9 @@ class QualityMetrics(pl.Callback):
             return
         latents = torch.Generator(pl_module.device).manual_seed(1 + trainer.global_rank)  # the same every time
         share = self.num_fake // trainer.world_size
-        for start in range(0, share, self.batch_size):
-            z = torch.randn(min(self.batch_size, share - start), pl_module.hparams.nz, 1, 1, device=pl_module.device,
-                            generator=latents)
+        for size in equal_batches(share, self.batch_size):  # G normalises each batch with its own statistics
+            z = torch.randn(size, pl_module.hparams.nz, 1, 1, device=pl_module.device, generator=latents)
             with torch.no_grad():
-                features = self._features(to_uint8(pl_module(z)))
-            self.fid.update(features, real=False)
-            self.kid.update(features, real=False)
-        kid_mean, _ = self.kid.compute()  # both synchronise their sums across ranks
-        pl_module.log_dict({"val/fid": self.fid.compute(), "val/kid": kid_mean})
-        self.fid.reset()  # the fake side only: the real one was computed once
-        self.kid.reset()
-
-    @torch.no_grad()
-    def _features(self, images: Tensor) -> Tensor:
-        return self.extractor(match_channels(images, self.extractor.in_channels)).double()
+                self.distance.update(to_uint8(pl_module(z)), real=False)
+        fid, kid = self.distance.compute()  # synchronised across ranks
+        pl_module.log_dict({"val/fid": fid, "val/kid": kid})
