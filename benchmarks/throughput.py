@@ -36,7 +36,7 @@ class InMemoryImages(ImageFolderDataModule):
                          cache=True)
         self.random_images = images
 
-    def _cached(self):
+    def _decoded(self):
         return self.random_images.numpy(), []  # (images, undecodable files)
 
 
