@@ -24,7 +24,9 @@ TOP_LEVEL = {"seed": int, "ckpt_path": str | None, "objective": str,
              "objective_direction": Literal["minimize", "maximize"]}
 # What a checkpoint's weights are shaped by, and where this run's config sets it.
 ARCHITECTURE = {"nz": "model.nz", "ngf": "model.ngf", "ndf": "model.ndf", "channels": "data.channels",
-                "image_size": "data.image_size", "ema_decay": "model.ema_decay"}
+                "image_size": "data.image_size", "d_norm": "model.d_norm", "spectral_norm": "model.spectral_norm",
+                "generator": "model.generator", "discriminator": "model.discriminator", "ema_decay": "model.ema_decay"}
+MIRRORED = {"nz", "ngf", "ndf", "channels", "image_size", "norm"}  # network arguments the keys above set
 OmegaConf.register_new_resolver("job_name", job_name, replace=True)  # names a sweep's job directories
 register_gan_ddp()  # trainer.devices > 1: DDP over G and D separately (src/dcgan/parallel.py)
 
@@ -64,12 +66,21 @@ def check_resumable(ckpt_path: str, model: DCGAN) -> None:
     """A one-line error, before any work, when the checkpoint's weights would not fit this model."""
     trained = DCGAN.read_checkpoint(ckpt_path)["hyper_parameters"]
 
-    def shape(hparams: dict) -> dict:  # ema_decay: only whether there is an averaged G
-        return {name: hparams.get(name) is not None if name == "ema_decay" else hparams.get(name) for name in ARCHITECTURE}
+    def shape(hparams: dict) -> dict[str, object]:
+        """What shapes the weights, key by key; a network's own arguments as model.generator.<arg>
+        (but those the top-level keys already name); ema_decay: only whether there is an average.
+        A checkpoint older than a key does not record it and is not judged by it."""
+        flat = {}
+        for name, key in ARCHITECTURE.items():
+            value = hparams.get(name)
+            if isinstance(value, dict):
+                flat |= {f"{key}.{arg}": v for arg, v in value.items() if arg not in MIRRORED}
+            elif name in hparams:
+                flat[key] = ("set" if value is not None else None) if name == "ema_decay" else value
+        return flat
 
     theirs, ours = shape(trained), shape(model.hparams)
-    differences = [f"{key}={trained.get(name)} (this run: {model.hparams[name]})"
-                   for name, key in ARCHITECTURE.items() if theirs[name] != ours[name]]
+    differences = [f"{key}={theirs[key]} (this run: {ours.get(key)})" for key in theirs if theirs[key] != ours.get(key)]
     if differences:
         raise UsageError(f"ckpt_path={ckpt_path} was trained with {', '.join(differences)}: "
                          "pass the same values to resume it")

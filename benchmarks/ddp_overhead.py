@@ -27,7 +27,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from dcgan.losses import discriminator_loss, generator_loss
+from dcgan.losses import NonSaturating
 from dcgan.networks import Discriminator, Generator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,12 +62,12 @@ def gan_step(g: nn.Module, d: nn.Module, plain_d: nn.Module, optimizers, before_
     """The DCGAN step as gan.py runs it (D on real and detached fake, then G through plain D)."""
     opt_g, opt_d = optimizers
     fake = g(torch.randn(4, 100, 1, 1))
-    loss_d = discriminator_loss(d(torch.randn(4, 3, 64, 64)), d(fake.detach()))
+    loss_d = NonSaturating().discriminator(d(torch.randn(4, 3, 64, 64)), d(fake.detach()))
     before_backward(loss_d)
     loss_d.backward()
     opt_d.step()
     plain_d.requires_grad_(False)
-    loss_g = generator_loss(plain_d(fake))
+    loss_g = NonSaturating().generator(plain_d(fake))
     before_backward(loss_g)
     loss_g.backward()
     opt_g.step()

@@ -40,6 +40,18 @@ def compose_train_config(overrides: list[str]) -> DictConfig:
         return compose("config", overrides=overrides)
 
 
+def digits(folder: Path) -> tuple[Path, torch.nn.Module, torch.Tensor, torch.Tensor]:
+    """The built-in digits written under folder: their root, the digit classifier, the images as
+    training reads them (1797, 1, 32, 32) uint8, and their features in the classifier."""
+    root = folder / "digits"
+    write_digits(root)
+    classifier = digit_classifier(str(root))
+    files = find_images(root)
+    dataset = ImageFolder(files, 32, 1)
+    images = torch.stack([dataset[i] for i in range(len(files))])
+    return root, classifier, images, classifier(images).double()
+
+
 def quality(sample, classifier, real_features: torch.Tensor, count: int) -> dict[str, float]:
     """FD to the real digits and class coverage of `count` samples of sample(z)."""
     z = torch.randn(count, 100, 1, 1, generator=torch.Generator().manual_seed(123))
@@ -64,13 +76,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / "digits"
-        write_digits(root)
-        classifier = digit_classifier(str(root))
-        files = find_images(root)
-        dataset = ImageFolder(files, 32, 1)
-        images = torch.stack([dataset[i] for i in range(len(files))])  # (1797, 1, 32, 32), as training reads them
-        real_features = classifier(images).double()
+        root, classifier, images, real_features = digits(Path(tmp))
         print(f"classifier held-out accuracy {float(classifier.holdout_accuracy):.3f}; budget {args.iterations} "
               f"iterations of batch 64 (32x32 greyscale, ngf=ndf=32), seeds {args.seeds}")
 
@@ -78,7 +84,7 @@ def main() -> None:
         for seed in args.seeds:
             setup = argparse.Namespace(accelerator="cpu", width=32, image_size=32, batch_size=64, warmup=0,
                                        cudnn_benchmark=False)
-            epochs = -(-args.iterations // (len(files) // 64))
+            epochs = -(-args.iterations // (len(images) // 64))
             _, net_g = seed_loop(setup, images, "32-true", epochs=epochs, seed=seed)
 
             def plain(z, net=net_g):

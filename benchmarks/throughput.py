@@ -14,6 +14,7 @@ trainer.benchmark), one row per value.
 """
 
 import argparse
+import itertools
 import statistics
 import time
 from contextlib import nullcontext
@@ -76,10 +77,12 @@ def lightning(args: argparse.Namespace, images: torch.Tensor, precision: str) ->
     return args.batch_size * (args.iterations - args.warmup) / stopwatch.seconds
 
 
-def seed_loop(args: argparse.Namespace, images, precision: str, epochs: int = 1, seed: int = 0) -> tuple[float, Generator]:
+def seed_loop(args: argparse.Namespace, images, precision: str, epochs: int | None = 1, seed: int = 0,
+              iterations: int | None = None, seconds: float | None = None) -> tuple[float, Generator]:
     """The PyTorch DCGAN tutorial's training loop, on the same networks (logits + BCE-with-logits):
     images/s after the warm-up, and the trained G. images: a uint8 tensor, or a dataset of
-    (image in [-1, 1], label) pairs as torchvision's."""
+    (image in [-1, 1], label) pairs as torchvision's. It stops after `epochs`, `iterations` or
+    `seconds` after the warm-up, whichever comes first (None: no such limit)."""
     torch.manual_seed(seed)
     torch.backends.cudnn.benchmark = args.cudnn_benchmark  # as the Trainer's benchmark=
     device = torch.device("cuda" if args.accelerator in ("gpu", "cuda") else "cpu")
@@ -95,11 +98,14 @@ def seed_loop(args: argparse.Namespace, images, precision: str, epochs: int = 1,
     loader = DataLoader(images, batch_size=args.batch_size, shuffle=True, drop_last=True,
                         pin_memory=device.type == "cuda", num_workers=getattr(args, "workers", 0))
     stats = []
-    batches = (batch for _ in range(epochs) for batch in loader)
+    batches = (batch for _ in (range(epochs) if epochs else itertools.count()) for batch in loader)
     for i, batch in enumerate(batches):
         if i == args.warmup:
             synchronize(device)
             start = time.perf_counter()
+        if i == iterations or (seconds and i > args.warmup and time.perf_counter() - start > seconds):
+            i -= 1  # iteration i was not run
+            break
         real = batch[0].to(device) if isinstance(batch, list) else batch.to(device).float().mul(2 / 255).sub(1)
         b = real.size(0)
         net_d.zero_grad()

@@ -7,13 +7,13 @@ from torch.utils.data import DataLoader
 from dcgan.gan import DCGAN
 
 
-def fit(model: DCGAN, callback: pl.Callback, batches: int = 3) -> None:
-    images = torch.rand(batches * 8, 1, 16, 16) * 2 - 1
+def fit(model: DCGAN, callback: pl.Callback, batches: int = 3, batch_size: int = 8) -> None:
+    images = torch.rand(batches * batch_size, 1, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
     trainer = pl.Trainer(
-        accelerator="cpu", max_steps=2 * batches, logger=False, callbacks=[callback],
+        accelerator="cpu", max_epochs=1, logger=False, callbacks=[callback],
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
     )
-    trainer.fit(model, DataLoader(images, batch_size=8))
+    trainer.fit(model, DataLoader(images, batch_size=batch_size))
 
 
 def tiny_model() -> DCGAN:

@@ -21,6 +21,8 @@ class ImageFolderDataModule(pl.LightningDataModule):
     """Batches of real images in [-1, 1], (B, channels, image_size, image_size).
 
     batch_size is per device: under DDP each rank draws its own batch from its shard.
+    batches_per_step: how many batches each training step takes at once (model.n_critic: one per
+    D update), as one (batches_per_step * batch_size, C, S, S) tensor.
     cache: decode every image once (see cache.py) and keep them all on the training device; the
     loader then yields only indices and batches are gathered there, no decoding or copying per
     step. on_bad_image: images that cannot be decoded (corrupt, truncated, empty, unreadable) are
@@ -36,6 +38,7 @@ class ImageFolderDataModule(pl.LightningDataModule):
         image_size: int = 64,
         channels: int = 3,
         batch_size: int = 128,
+        batches_per_step: int = 1,
         num_workers: int = 2,
         drop_last: bool = True,
         cache: bool = False,
@@ -49,12 +52,15 @@ class ImageFolderDataModule(pl.LightningDataModule):
             raise UsageError(f"channels must be 1 or 3, got {channels}")
         if batch_size < 1:
             raise UsageError(f"batch_size must be at least 1, got {batch_size}")
+        if batches_per_step < 1:
+            raise UsageError(f"batches_per_step must be at least 1 (it follows model.n_critic), got {batches_per_step}")
         if num_workers < 0:
             raise UsageError(f"num_workers must be 0 (load in the main process) or more, got {num_workers}")
         self.root = Path(root).expanduser()
         self.image_size = image_size
         self.channels = channels
         self.batch_size = batch_size
+        self.batches_per_step = batches_per_step
         self.num_workers = num_workers
         self.drop_last = drop_last
         self.cache = cache
@@ -86,10 +92,11 @@ class ImageFolderDataModule(pl.LightningDataModule):
             self.dataset = ImageFolder(good, self.image_size, self.channels)
         self._handle_bad(bad)
         share = len(self.dataset) // (trainer.world_size if trainer else 1)
-        if self.drop_last and self.batch_size > share:
+        if self.drop_last and self.batch_size * self.batches_per_step > share:
+            per_step = f" x {self.batches_per_step} batches per step (model.n_critic)" if self.batches_per_step > 1 else ""
             raise UsageError(
-                f"data.batch_size={self.batch_size} is larger than the {share} images each device gets from "
-                f"{self.root}, so with data.drop_last=true no batch is ever full: lower data.batch_size "
+                f"data.batch_size={self.batch_size}{per_step} is larger than the {share} images each device gets "
+                f"from {self.root}, so with data.drop_last=true no batch is ever full: lower data.batch_size "
                 "or set data.drop_last=false"
             )
 
@@ -122,7 +129,7 @@ class ImageFolderDataModule(pl.LightningDataModule):
                                rank=trainer.global_rank if trainer else 0, world_size=trainer.world_size if trainer else 1)
         return ResumableLoader(
             self.dataset,
-            batch_size=self.batch_size,
+            batch_size=self.batch_size * self.batches_per_step,
             sampler=sampler,  # shards by rank itself (trainer.use_distributed_sampler=false)
             num_workers=workers,
             drop_last=self.drop_last,

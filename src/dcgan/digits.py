@@ -46,13 +46,15 @@ class DigitsDataModule(ImageFolderDataModule):
         image_size: int = 32,
         channels: int = 1,
         batch_size: int = 64,
+        batches_per_step: int = 1,
         num_workers: int = 0,
         drop_last: bool = True,
         cache: bool = True,
         cache_dir: str | None = None,
         on_bad_image: Literal["skip", "error"] = "error",
     ):
-        super().__init__(root, image_size, channels, batch_size, num_workers, drop_last, cache, cache_dir, on_bad_image)
+        super().__init__(root, image_size, channels, batch_size, batches_per_step, num_workers, drop_last, cache,
+                         cache_dir, on_bad_image)
 
     def prepare_data(self) -> None:
         if (self.root / MARKER).exists():

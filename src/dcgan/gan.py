@@ -1,16 +1,19 @@
-"""The GAN system: owns G and D and runs the seed's D-then-G update by manual optimization."""
+"""The GAN system: owns G and D and runs the seed's D-then-G update by manual optimization; the
+loss, its regularizers and the update schedule are options, the seed's being the defaults."""
 
 import copy
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, Literal
 
 import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
 from dcgan.errors import TrainingDiverged, UsageError
-from dcgan.losses import discriminator_loss, generator_loss
-from dcgan.networks import Discriminator, Generator, batch_statistics
+from dcgan.losses import LOSSES
+from dcgan.networks import batch_statistics, build, check_contract, with_spectral_norm
+from dcgan.regularizers import R1, GradientPenalty
 from dcgan.sampler import derived_seed
 
 NUM_FIXED = 64  # fixed latents behind the progress grids: an 8x8 grid, as in the seed
@@ -28,39 +31,59 @@ class DCGAN(pl.LightningModule):
         ndf: int = 64,
         channels: int = 3,
         image_size: int = 64,
+        loss: str = "ns",
+        r1_gamma: float = 0.0,
+        r1_interval: int = 1,
+        gp_lambda: float = 0.0,
+        n_critic: int = 1,
         lr: float = 2e-4,
+        lr_g: float | None = None,
+        lr_d: float | None = None,
         beta1: float = 0.5,
+        beta2: float = 0.999,
+        d_norm: Literal["batch", "none", "layer", "instance"] = "batch",
+        spectral_norm: Literal["none", "d", "g", "both"] = "none",
+        generator: dict[str, Any] | None = None,
+        discriminator: dict[str, Any] | None = None,
         ema_decay: float | None = None,
         channels_last: bool | None = None,
         compile: bool | str = False,
     ):
-        """ema_decay: keep an exponential moving average of G's weights (e.g. 0.999) and sample
+        """ngf, ndf, d_norm: the tutorial's networks' widths and D's normalisation. generator,
+        discriminator: {"_target_": class, **arguments} of other networks (None: the tutorial's);
+        what was built is kept in the hyperparameters, so checkpoints rebuild it. loss: one of
+        losses.LOSSES. r1_gamma, r1_interval, gp_lambda: the R1 and WGAN-GP penalties
+        (regularizers.py; 0: none). n_critic: D updates per G update, each on its own real batch.
+        lr_g, lr_d: each network's Adam rate (None: lr). spectral_norm: on D, G or both.
+        ema_decay: keep an exponential moving average of G's weights (e.g. 0.999) and sample
         from it; None trains and samples exactly as the seed. channels_last: NHWC weights and
         batches; None: on CPU only, where it measured faster (on an H200 it was slower; README,
         Performance). compile: torch.compile G and D for training; a string picks its mode."""
-        for name, value in (("nz", nz), ("ngf", ngf), ("ndf", ndf)):
-            if value < 1:
-                raise UsageError(f"{name} must be a positive integer, got {value}")
-        if not lr > 0:
-            raise UsageError(f"lr must be positive, e.g. 2e-4, got {lr}")
-        if not 0 <= beta1 < 1:
-            raise UsageError(f"beta1 must be in [0, 1), e.g. 0.5, got {beta1}")
-        if ema_decay is not None and not 0 < ema_decay < 1:
-            raise UsageError(f"ema_decay={ema_decay} must be in (0, 1), e.g. 0.999, or null for none")
-        if isinstance(compile, str) and compile not in COMPILE_MODES:
-            raise UsageError(
-                f"compile={compile!r} is not a mode that works here: true, false or one of {', '.join(COMPILE_MODES)} "
-                "(reduce-overhead and max-autotune replay CUDA graphs, which cannot run D twice before its backward)"
-            )
+        check_options(locals())
         super().__init__()
         self.save_hyperparameters(logger=False)  # callbacks.HParams logs them, with the final metrics
         self.automatic_optimization = False
-        self.generator = Generator(nz, ngf, channels, image_size)
-        self.discriminator = Discriminator(ndf, channels, image_size)
+        specs = {  # what is built, and kept in the hyperparameters so that a checkpoint rebuilds it
+            "generator": generator or {"_target_": "dcgan.networks.Generator", "nz": nz, "ngf": ngf,
+                                       "channels": channels, "image_size": image_size},
+            "discriminator": discriminator or {"_target_": "dcgan.networks.Discriminator", "ndf": ndf,
+                                               "channels": channels, "image_size": image_size, "norm": d_norm},
+        }
+        self.hparams.update(specs)
+        self.generator, self.discriminator = build(specs["generator"]), build(specs["discriminator"])
+        check_contract(self.generator, self.discriminator, nz, channels, image_size)
+        if spectral_norm in ("g", "both"):
+            with_spectral_norm(self.generator)
+        if spectral_norm in ("d", "both"):
+            with_spectral_norm(self.discriminator)
+        self.loss = LOSSES[loss]()
+        self.regularizers = [*([R1(r1_gamma, r1_interval)] if r1_gamma else []),
+                             *([GradientPenalty(gp_lambda)] if gp_lambda else [])]
         self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False) if ema_decay else None
         self.memory_format = torch.contiguous_format  # chosen in configure_model
         self.register_buffer("fixed_noise", torch.randn(NUM_FIXED, nz, 1, 1))
         self.register_buffer("fixed_endpoints", torch.randn(8, 2, nz))  # (rows, 2, nz): interpolation grids
+        self._penalties: dict[str, Tensor] = {}  # the latest value of each regularizer, for the logs
         self.distribute(None)
 
     @staticmethod
@@ -75,7 +98,7 @@ class DCGAN(pl.LightningModule):
         except Exception as error:  # not a torch file, or one that needs code to load
             raise UsageError(f"ckpt_path={path} is not a checkpoint of this template ({type(error).__name__})") from None
         hparams, state = checkpoint.get("hyper_parameters"), checkpoint.get("state_dict")
-        if not isinstance(hparams, dict) or not isinstance(state, dict) or "generator.main.0.weight" not in state:
+        if not isinstance(hparams, dict) or not isinstance(state, dict) or not any(k.startswith("generator.") for k in state):
             raise UsageError(f"ckpt_path={path} is not a checkpoint of this template: it holds no DCGAN generator")
         return checkpoint
 
@@ -124,8 +147,9 @@ class DCGAN(pl.LightningModule):
 
     @property
     def iteration(self) -> int:
-        """Iterations finished, each one D and one G update (global_step counts both steps)."""
-        return self.global_step // 2
+        """Iterations finished, each n_critic D updates and one G update (global_step counts
+        every optimizer step, n_critic + 1 per iteration)."""
+        return self.global_step // (self.hparams.n_critic + 1)
 
     def on_fit_start(self) -> None:
         self._latent_rng = torch.Generator(self.device)
@@ -141,23 +165,33 @@ class DCGAN(pl.LightningModule):
     def training_step(self, real: Tensor, batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
         generator, discriminator, plain_discriminator = self.train_nets()
-        real = real.contiguous(memory_format=self.memory_format)
-        fake = generator(self.sample_latents(real.shape[0]))  # (B, C, S, S); once per step, as in the seed
+        iteration, n_critic = self.iteration, self.hparams.n_critic
+        reals = real.contiguous(memory_format=self.memory_format).chunk(n_critic)  # (B, C, S, S) per D update
+        latents = self.sample_latents(real.shape[0]).chunk(n_critic)
+        scale = self._grad_scale()
 
-        # (1) D: maximise log D(x) + log(1 - D(G(z))) on a real and a separate fake batch.
-        real_logits = discriminator(real)
-        fake_logits = discriminator(fake.detach())
-        loss_d = discriminator_loss(real_logits, fake_logits)
-        opt_d.zero_grad(set_to_none=True)
-        self.manual_backward(loss_d)
-        opt_d.step()
+        # (1) D, n_critic times (the seed: once), on a real batch and a separate fake batch. G runs
+        # once per D update, with autograd only the last time: G's update reuses that fake batch.
+        for k in range(n_critic):
+            with torch.set_grad_enabled(k == n_critic - 1):
+                fake = generator(latents[k])  # (B, C, S, S)
+            real_logits = discriminator(reals[k])
+            fake_logits = discriminator(fake.detach())
+            loss_d = self.loss.discriminator(real_logits, fake_logits)
+            penalty = 0
+            for regularizer in self.regularizers:
+                if (term := regularizer(plain_discriminator, reals[k], fake, iteration, self._latent_rng, scale)):
+                    penalty, self._penalties[f"train/{regularizer.name}"] = penalty + term[0], term[1]
+            opt_d.zero_grad(set_to_none=True)
+            self.manual_backward(loss_d + penalty)
+            opt_d.step()
 
-        # (2) G: maximise log D(G(z)) on the same fake batch, through the updated D. D's weight
-        # gradients are not needed here (the seed computes and discards them), so skip them, and
-        # use the plain D: its DDP wrapper would wait for those gradients.
+        # (2) G, on the last fake batch, through the updated D. D's weight gradients are not
+        # needed here (the seed computes and discards them), so skip them, and use the plain D:
+        # its DDP wrapper would wait for those gradients.
         self.discriminator.requires_grad_(False)
         gen_logits = plain_discriminator(fake)
-        loss_g = generator_loss(gen_logits)
+        loss_g = self.loss.generator(gen_logits)
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(loss_g)
         opt_g.step()
@@ -178,15 +212,17 @@ class DCGAN(pl.LightningModule):
                     f"train/loss_g={loss_g.item():.4g}. Checkpoints written before are intact; "
                     "a lower model.lr or another seed may help"
                 )
-            self.log_dict(
-                {
-                    "train/loss_d": loss_d,
-                    "train/loss_g": loss_g,
-                    "train/d_x": torch.sigmoid(real_logits).mean(),
-                    "train/d_g_z1": torch.sigmoid(fake_logits).mean(),
-                    "train/d_g_z2": torch.sigmoid(gen_logits).mean(),
-                }
-            )
+            statistics = self.loss.statistics(real_logits, fake_logits, gen_logits)
+            self.log_dict({"train/loss_d": loss_d, "train/loss_g": loss_g, **self._penalties,
+                           **{f"train/{name}": value for name, value in statistics.items()}})
+
+    def _grad_scale(self) -> Tensor | None:
+        """16-mixed's loss scale, as a tensor (reading it as a number would sync with the device),
+        for the regularizers' gradients; None when there is none or nothing needs it."""
+        scaler = getattr(self.trainer.precision_plugin, "scaler", None)
+        if scaler is None or not self.regularizers:
+            return None
+        return scaler.scale(torch.ones((), device=self.device))
 
     @torch.no_grad()
     def _update_ema(self) -> None:
@@ -203,9 +239,37 @@ class DCGAN(pl.LightningModule):
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         # Measured (README, Performance): fused Adam is fastest on CUDA, the multi-tensor foreach
         # one on CPU (fused and the default per-parameter loop are slower there).
+        hp = self.hparams
         kernel = {"fused": True} if self.device.type == "cuda" else {"foreach": True}
-        options = {"lr": self.hparams.lr, "betas": (self.hparams.beta1, 0.999), **kernel}
         return [
-            torch.optim.Adam(self.generator.parameters(), **options),
-            torch.optim.Adam(self.discriminator.parameters(), **options),
+            torch.optim.Adam(self.generator.parameters(), lr=hp.lr_g or hp.lr, betas=(hp.beta1, hp.beta2), **kernel),
+            torch.optim.Adam(self.discriminator.parameters(), lr=hp.lr_d or hp.lr, betas=(hp.beta1, hp.beta2), **kernel),
         ]
+
+
+def check_options(options: dict[str, Any]) -> None:
+    """A one-line UsageError, naming the option, for a value DCGAN cannot train with."""
+    for name in ("nz", "ngf", "ndf", "n_critic", "r1_interval"):
+        if options[name] < 1:
+            raise UsageError(f"{name} must be a positive integer, got {options[name]}")
+    for name in ("lr", "lr_g", "lr_d"):
+        if options[name] is not None and not options[name] > 0:
+            raise UsageError(f"{name} must be positive, e.g. 2e-4, got {options[name]}")
+    for name, example in (("beta1", 0.5), ("beta2", 0.999)):
+        if not 0 <= options[name] < 1:
+            raise UsageError(f"{name} must be in [0, 1), e.g. {example}, got {options[name]}")
+    for name in ("r1_gamma", "gp_lambda"):
+        if options[name] < 0:
+            raise UsageError(f"{name} must be 0 (off) or positive, e.g. 10, got {options[name]}")
+    if options["loss"] not in LOSSES:
+        raise UsageError(f"loss={options['loss']!r} is not one of {', '.join(LOSSES)}")
+    if options["spectral_norm"] not in ("none", "d", "g", "both"):
+        raise UsageError(f"spectral_norm={options['spectral_norm']!r} is not one of none, d, g, both")
+    ema_decay, compile = options["ema_decay"], options["compile"]
+    if ema_decay is not None and not 0 < ema_decay < 1:
+        raise UsageError(f"ema_decay={ema_decay} must be in (0, 1), e.g. 0.999, or null for none")
+    if isinstance(compile, str) and compile not in COMPILE_MODES:
+        raise UsageError(
+            f"compile={compile!r} is not a mode that works here: true, false or one of {', '.join(COMPILE_MODES)} "
+            "(reduce-overhead and max-autotune replay CUDA graphs, which cannot run D twice before its backward)"
+        )

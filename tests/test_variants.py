@@ -1,0 +1,230 @@
+"""The GAN as options: losses, regularizers, the update schedule, normalisation, the baselines'
+presets and a user's own networks; with none of them set, training is the seed's, unchanged."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from pytorch_lightning.utilities.exceptions import SIGTERMException
+from torch import nn
+
+from conftest import ROOT, compose_config
+from dcgan.errors import UsageError
+from dcgan.gan import DCGAN
+from dcgan.losses import LOSSES
+from dcgan.regularizers import R1, GradientPenalty
+from test_gan import Snapshots, fit
+from train import train
+
+PRESETS = ["dcgan", "wgan_gp", "sngan", "lsgan", "r1"]  # conf/model/
+USER_CONF = f"hydra.searchpath=[file://{ROOT / 'tests' / 'conf'}]"  # a user's own config directory
+
+
+def test_the_default_path_trains_the_weights_it_always_did(run_config, tmp_path: Path):
+    """tests/seed_reference.json: sums of every G and D tensor after 8 iterations (2 epochs of 4)
+    of this config, written by the template before losses, regularizers and schedules were options."""
+    train(run_config("trainer.max_epochs=2", "~callbacks.quality", "~callbacks.figures"))
+    state = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    reference = json.loads((ROOT / "tests" / "seed_reference.json").read_text())
+    assert reference.keys() == {k for k, v in state.items() if k.startswith(("generator.", "discriminator."))
+                                and v.is_floating_point()}
+    for key, (total, magnitude) in reference.items():
+        tensor = state[key].double()
+        assert float(tensor.sum()) == pytest.approx(total, abs=1e-5 * max(1.0, magnitude)), key
+        assert float(tensor.abs().sum()) == pytest.approx(magnitude, rel=1e-5, abs=1e-6), key
+
+
+LOGITS = torch.tensor([2.0, -1.0, 0.5]), torch.tensor([-3.0, 0.0, 1.5])  # real, fake
+
+
+def softplus(x: float) -> float:
+    return math.log1p(math.exp(x))
+
+
+@pytest.mark.parametrize(("name", "d_loss", "g_loss"), [
+    # -log sigmoid(r) = softplus(-r); -log(1 - sigmoid(f)) = softplus(f); G: -log sigmoid(f) = softplus(-f)
+    ("ns", sum(softplus(-r) for r in (2, -1, 0.5)) / 3 + sum(softplus(f) for f in (-3, 0, 1.5)) / 3,
+     sum(softplus(-f) for f in (-3, 0, 1.5)) / 3),
+    ("hinge", (0 + 2 + 0.5) / 3 + (0 + 1 + 2.5) / 3, -(-3 + 0 + 1.5) / 3),
+    ("wasserstein", (-3 + 0 + 1.5) / 3 - (2 - 1 + 0.5) / 3, -(-3 + 0 + 1.5) / 3),
+    ("least_squares", 0.5 * (1 + 4 + 0.25) / 3 + 0.5 * (9 + 0 + 2.25) / 3, 0.5 * (16 + 1 + 0.25) / 3),
+])
+def test_each_loss_against_hand_computed_values(name: str, d_loss: float, g_loss: float):
+    loss = LOSSES[name]()
+    real, fake = LOGITS
+    assert float(loss.discriminator(real, fake)) == pytest.approx(d_loss, rel=1e-6)
+    assert float(loss.generator(fake)) == pytest.approx(g_loss, rel=1e-6)
+    statistics = loss.statistics(real, fake, fake)
+    assert float(statistics["d_real"]) == pytest.approx(0.5) and float(statistics["d_fake"]) == pytest.approx(-0.5)
+    if name == "ns":  # the tutorial's D(x), D(G(z)) as probabilities
+        assert float(statistics["d_x"]) == pytest.approx(float(torch.sigmoid(real).mean()))
+
+
+class Linear(nn.Module):
+    """D(x) = <w, x>: its input gradient is w for every image, whatever x."""
+
+    def __init__(self, w: torch.Tensor):
+        super().__init__()
+        self.w = nn.Parameter(w)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x * self.w).flatten(1).sum(1)
+
+
+@pytest.mark.parametrize("scale", [None, torch.tensor(1024.0)])  # 16-mixed hands the grad scaler's scale
+def test_r1_and_the_gradient_penalty_against_a_closed_form(scale):
+    w = torch.full((1, 2, 2), 0.5)  # |w|^2 = 1, |w| = 1
+    w[0, 0, 0] = 1.5  # |w|^2 = 3 * 0.25 + 2.25 = 3
+    d, real, fake = Linear(w), torch.rand(4, 1, 2, 2), torch.rand(4, 1, 2, 2)
+    rng = torch.Generator().manual_seed(0)
+    term, penalty = R1(gamma=10.0, interval=4)(d, real, fake, iteration=8, rng=rng, scale=scale)
+    assert float(penalty) == pytest.approx(3.0) and float(term.detach()) == pytest.approx(10 / 2 * 4 * 3.0)
+    assert R1(gamma=10.0, interval=4)(d, real, fake, iteration=9, rng=rng, scale=scale) is None  # lazy
+    term, penalty = GradientPenalty(weight=10.0)(d, real, fake, iteration=9, rng=rng, scale=scale)
+    assert float(penalty) == pytest.approx((math.sqrt(3.0) - 1) ** 2, rel=1e-5)
+    assert float(term.detach()) == pytest.approx(10 * (math.sqrt(3.0) - 1) ** 2, rel=1e-5)
+    term.backward()  # the penalty trains D: d/dw 10 (|w| - 1)^2 = 20 (|w| - 1) w / |w|
+    expected = 20 * (math.sqrt(3.0) - 1) * w / math.sqrt(3.0)
+    assert torch.allclose(d.w.grad, expected, rtol=1e-5)
+
+
+def tiny(**options) -> DCGAN:
+    return DCGAN(nz=8, ngf=4, ndf=4, channels=1, image_size=16, **options)
+
+
+def test_n_critic_takes_that_many_d_steps_each_on_its_own_real_batch_per_g_step():
+    model, snapshots, reals = tiny(n_critic=3), Snapshots(), []
+    model.discriminator.register_forward_pre_hook(lambda module, args: reals.append(args[0].detach().clone()))
+    fit(model, snapshots, batches=2, batch_size=24)  # each step takes 3 real batches of 8
+    opt_g, opt_d = (o.optimizer if hasattr(o, "optimizer") else o for o in model.trainer.optimizers)
+    assert [step[0] for step in snapshots.taken] == [opt_d, opt_d, opt_d, opt_g] * 2
+    assert model.trainer.global_step == 8 and model.iteration == 2  # global_step counts all 4 steps
+    real_batches = reals[0:6:2]  # D(x), D(G(z)) per D update, then D(G(z)) for G: the first iteration's reals
+    assert all(batch.shape[0] == 8 for batch in real_batches)
+    assert not torch.equal(real_batches[0], real_batches[1]) and not torch.equal(real_batches[1], real_batches[2])
+
+
+def test_two_time_scale_rates_and_beta2_reach_their_optimizers():
+    model = tiny(lr=3e-4, lr_g=1e-4, lr_d=4e-4, beta1=0.0, beta2=0.9)
+    opt_g, opt_d = model.configure_optimizers()
+    assert {id(p) for p in opt_g.param_groups[0]["params"]} == {id(p) for p in model.generator.parameters()}
+    assert opt_g.defaults["lr"] == 1e-4 and opt_d.defaults["lr"] == 4e-4
+    assert opt_g.defaults["betas"] == opt_d.defaults["betas"] == (0.0, 0.9)
+    assert tiny(lr=3e-4, lr_d=4e-4).configure_optimizers()[0].defaults["lr"] == 3e-4  # unset: lr
+
+
+def largest_singular_values(net: nn.Module) -> list[float]:
+    layers = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    return [float(torch.linalg.matrix_norm((m.weight.detach().transpose(0, 1) if isinstance(m, nn.ConvTranspose2d)
+                                            else m.weight.detach()).flatten(1), ord=2)) for m in layers]
+
+
+def test_spectral_norm_keeps_each_layers_largest_singular_value_near_one():
+    model = tiny(spectral_norm="both")
+    fit(model, pl.Callback(), batches=3)
+    for net in (model.generator, model.discriminator):
+        for _ in range(20):  # one power iteration per training forward pass
+            net(torch.randn(8, 8, 1, 1) if net is model.generator else torch.rand(8, 1, 16, 16) * 2 - 1)
+        assert all(abs(sigma - 1) < 0.05 for sigma in largest_singular_values(net))
+
+
+@pytest.mark.parametrize("norm", ["batch", "none", "layer", "instance"])
+def test_discriminator_normalisations(norm: str):
+    kinds = {type(m).__name__ for m in tiny(d_norm=norm).discriminator.modules()}
+    expected = {"batch": "BatchNorm2d", "layer": "GroupNorm", "instance": "InstanceNorm2d"}.get(norm)
+    assert {"BatchNorm2d", "GroupNorm", "InstanceNorm2d"} & kinds == ({expected} if expected else set())
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_preset_composes_with_a_data_preset_and_trains_two_batches(preset: str, run_config, tmp_path: Path):
+    metrics = train(run_config(f"model={preset}", "trainer.limit_train_batches=2", "~callbacks.figures"))
+    assert all(math.isfinite(metrics[k]) for k in ("train/loss_d", "train/loss_g", "val/fid"))
+    logged = {"wgan_gp": "train/gp", "r1": "train/r1"}.get(preset)
+    assert logged is None or logged in metrics
+    assert ("train/d_x" in metrics) == (preset in ("dcgan", "r1"))  # probabilities: the non-saturating loss only
+
+
+def test_a_preset_keeps_its_values_under_a_data_preset():
+    cfg = compose_config(["model=wgan_gp", "experiment=celeba64", "data.root=/data/celeba"], shrink=False)
+    model = instantiate(cfg.model)
+    assert (model.hparams.loss, model.hparams.n_critic, model.hparams.gp_lambda) == ("wasserstein", 5, 10.0)
+    assert model.configure_optimizers()[1].defaults["betas"] == (0.5, 0.9)
+    assert (model.hparams.image_size, model.hparams.channels) == (64, 3)  # the data preset's images
+
+
+@pytest.mark.slow
+def test_regularizers_resume_exactly_and_keep_ddp_ranks_in_step(run_config, tmp_path: Path, digits_root: Path):
+    options = ["model.r1_gamma=1.0", "model.r1_interval=2", "model.gp_lambda=1.0", "model.n_critic=2", "model.spectral_norm=d",
+               "trainer.max_epochs=2", "~callbacks.quality", "~callbacks.figures", "data.batch_size=8"]
+    train(run_config(*options, f"paths.output_dir={tmp_path / 'whole'}"))
+    with pytest.raises(SIGTERMException):
+        train(run_config(*options, f"paths.output_dir={tmp_path / 'cut'}",
+                         "+callbacks.interrupt={_target_: probes.Interrupt, after: 5, signal: TERM}"))
+    train(run_config(*options, f"paths.output_dir={tmp_path / 'resumed'}",
+                     f"ckpt_path={tmp_path / 'cut' / 'checkpoints' / 'last.ckpt'}"))
+    whole, resumed = (torch.load(tmp_path / name / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+                      for name in ("whole", "resumed"))
+    assert all(torch.allclose(whole[k], resumed[k], atol=1e-6) for k in whole if k.startswith(("generator", "discriminator")))
+
+    from test_parallel import probe, train_py
+    train_py(tmp_path, digits_root, "trainer.devices=2", *options, probe(tmp_path / "probe"))
+    ranks = [json.loads((tmp_path / "probe" / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["weights"] == ranks[1]["weights"]  # the penalties' gradients were all-reduced too
+
+
+def test_bf16_mixed_trains_the_penalties_on_cpu(run_config):
+    metrics = train(run_config("trainer.precision=bf16-mixed", "model.r1_gamma=1.0", "model.gp_lambda=1.0",
+                               "trainer.limit_train_batches=2", "~callbacks.quality", "~callbacks.figures"))
+    assert all(math.isfinite(metrics[k]) for k in ("train/loss_d", "train/r1", "train/gp"))
+
+
+def test_a_users_own_networks_train_and_generate_from_their_checkpoint(run_config, tmp_path: Path):
+    train(run_config(USER_CONF, "model/generator=mlp", "model/discriminator=mlp", "~callbacks.figures"))
+    checkpoint = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    hparams = torch.load(checkpoint, weights_only=True)["hyper_parameters"]
+    assert hparams["generator"] == {"_target_": "user_networks.MLPGenerator", "nz": 16, "channels": 1,
+                                    "image_size": 16, "hidden": 64}
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}  # where the user's networks are importable
+    result = subprocess.run([sys.executable, str(ROOT / "generate.py"), f"ckpt_path={checkpoint}", "num_images=4",
+                             f"output_dir={tmp_path / 'out'}"], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert len(list((tmp_path / "out").glob("0*.png"))) == 4
+
+    with pytest.raises(UsageError, match="model.generator.hidden=64 \\(this run: 32\\)"):  # resume names the change
+        train(run_config(USER_CONF, "model/generator=mlp", "model/discriminator=mlp", "model.generator.hidden=32",
+                         f"ckpt_path={checkpoint}", f"paths.output_dir={tmp_path / 'again'}"))
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("+model.generator.out_scale=100", "model.generator: G\\(z\\) must be images in \\[-1, 1\\] \\(end it with Tanh\\)"),
+    ("model.generator.image_size=32", "model.generator: G\\(z\\) for z of shape \\(2, 16, 1, 1\\) must be images of "
+                                      "shape \\(2, 1, 16, 16\\), got \\(2, 1, 32, 32\\)"),
+    ("+model.discriminator.flat=false", "model.discriminator: D\\(x\\) .* must be one logit per image, of shape "
+                                        "\\(2,\\), got \\(2, 1\\)"),
+])
+def test_networks_that_break_the_contract_are_one_line_before_training(run_config, tmp_path: Path, override, message):
+    with pytest.raises(UsageError, match=message):
+        train(run_config(USER_CONF, "model/generator=mlp", "model/discriminator=mlp", override))
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("model.loss=wgan", "model.loss='wgan' is not one of ns, hinge, wasserstein, least_squares"),
+    ("model.n_critic=0", "must be at least 1 \\(it follows model.n_critic\\), got 0"),
+    ("model.r1_gamma=-1", "model.r1_gamma must be 0 \\(off\\) or positive"),
+    ("model.lr_d=0", "model.lr_d must be positive"),
+    ("model.beta2=1.0", "model.beta2 must be in \\[0, 1\\)"),
+    ("model.spectral_norm=all", "model.spectral_norm='all' has the wrong type: expected 'none' or 'd' or 'g' or 'both'"),
+    ("model.d_norm=group", "model.d_norm='group' has the wrong type"),
+])
+def test_bad_gan_options_stop_before_any_work(run_config, tmp_path: Path, override: str, message: str):
+    with pytest.raises(UsageError, match=message):
+        train(run_config(override))
+    assert not (tmp_path / "run").exists()
