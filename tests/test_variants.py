@@ -185,6 +185,18 @@ def test_bf16_mixed_trains_the_penalties_on_cpu(run_config):
     assert all(math.isfinite(metrics[k]) for k in ("train/loss_d", "train/r1", "train/gp"))
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU: 16-mixed and its grad scaler run on GPUs")
+def test_penalties_under_16_mixed_are_the_full_precision_ones_on_gpu(run_config, tmp_path: Path):
+    """The grad scaler scales the loss once: the penalties' input gradients, taken of the scaled D
+    outputs, are divided back (forgetting it would make them scale^2 = 2^32 times larger)."""
+    logged = {precision: train(run_config(
+        f"trainer.precision={precision}", "trainer.accelerator=gpu", "model.r1_gamma=1.0", "model.gp_lambda=1.0",
+        "trainer.limit_train_batches=1", "~callbacks.quality", "~callbacks.figures",
+        f"paths.output_dir={tmp_path / precision}")) for precision in ("32-true", "16-mixed")}
+    for key in ("train/r1", "train/gp"):
+        assert logged["16-mixed"][key] == pytest.approx(logged["32-true"][key], rel=0.05, abs=1e-6)
+
+
 def test_a_users_own_networks_train_and_generate_from_their_checkpoint(run_config, tmp_path: Path):
     train(run_config(USER_CONF, "model/generator=mlp", "model/discriminator=mlp", "~callbacks.figures"))
     checkpoint = tmp_path / "run" / "checkpoints" / "last.ckpt"
