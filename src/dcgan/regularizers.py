@@ -11,12 +11,12 @@ from torch import Tensor, nn
 
 def input_gradients(outputs: Tensor, inputs: Tensor, scale: Tensor | None = None) -> Tensor:
     """d sum(outputs) / d inputs, kept differentiable. Under 16-mixed, pass the grad scaler's
-    scale: the gradients are taken of the scaled outputs, so that they do not underflow in
-    float16, and divided back, so that the penalty reaches the scaler's backward unscaled (which
-    then scales the whole loss once)."""
-    if scale is None:
-        return torch.autograd.grad(outputs.sum(), inputs, create_graph=True)[0]
-    return torch.autograd.grad(outputs.sum() * scale, inputs, create_graph=True)[0] / scale
+    scale: the gradients are then taken of the scaled batch mean, as the scaler's own backward
+    would (in float16 they would underflow unscaled, and overflow scaled but summed), and
+    rescaled, so that the penalty reaches the scaler's backward unscaled and is scaled once."""
+    weight = 1.0 if scale is None else scale / outputs.shape[0]
+    gradients = torch.autograd.grad(outputs.float().sum() * weight, inputs, create_graph=True)[0]
+    return gradients / weight
 
 
 class Regularizer:
