@@ -1,4 +1,5 @@
-"""Images from a trained generator: python generate.py ckpt_path=PATH num_images=N output_dir=DIR seed=S"""
+"""Images from a trained generator: python generate.py ckpt_path=PATH num_images=N output_dir=DIR seed=S
+(class=K, truncation=T, seeds=0-63: see conf/generate.yaml and README.md)."""
 
 from pathlib import Path
 
@@ -12,37 +13,74 @@ from dcgan.callbacks import to_grid
 from dcgan.config import check_config
 from dcgan.errors import UsageError
 from dcgan.gan import DCGAN
-from dcgan.latents import interpolation_latents
 from dcgan.images import equal_batches, to_uint8
+from dcgan.latents import interpolation_latents, parse_seeds, truncated_normal
 
 OPTIONS = {"ckpt_path": str, "num_images": int, "output_dir": str, "seed": int, "batch_size": int,
-           "device": str, "interpolation_steps": int, "interpolation_rows": int}
+           "device": str, "interpolation_steps": int, "interpolation_rows": int,
+           "class": int | list[int] | str | None, "truncation": float | None, "seeds": int | list[int] | str | None}
+
+
+def chosen_classes(choice: int | list[int] | str | None, num_classes: int) -> list[int] | None:
+    """The classes images cycle through: class=K, a list of them, or all (None: all, or no classes)."""
+    if not num_classes:
+        if choice is not None:
+            raise UsageError(f"class={choice} needs a class-conditional checkpoint (trained with data.labels=true)")
+        return None
+    classes = list(range(num_classes)) if choice in (None, "all") else [choice] if isinstance(choice, int) else choice
+    if isinstance(classes, str) or not all(isinstance(c, int) and 0 <= c < num_classes for c in classes):
+        raise UsageError(f"class={choice} must be a class in [0, {num_classes - 1}], a list of them, or all")
+    return list(classes)
 
 
 def generate(cfg: DictConfig) -> list[Path]:
-    """Write cfg.num_images PNGs, grid.png and (when asked) interpolation.png; return the PNGs."""
+    """Write the PNGs (num_images of them, or one per seed), grid.png and (when asked)
+    interpolation.png; return the PNGs."""
     check_config(cfg, OPTIONS)
     if cfg.num_images < 1 or cfg.batch_size < 1:
         raise UsageError(f"num_images={cfg.num_images} and batch_size={cfg.batch_size} must be at least 1")
+    if cfg.truncation is not None and not cfg.truncation > 0:
+        raise UsageError(f"truncation={cfg.truncation} must be positive, e.g. 0.7, or null for none")
     device = torch.device(cfg.device)
     model = DCGAN.from_checkpoint(cfg.ckpt_path).to(device)  # forward() normalises with batch statistics
+    classes = chosen_classes(cfg["class"], model.hparams.get("num_classes", 0))
     output_dir = Path(cfg.output_dir).expanduser()
     output_dir.mkdir(parents=True, exist_ok=True)
     latents = torch.Generator().manual_seed(cfg.seed)  # drawn on the CPU: the same on any device
 
-    def sample(z: torch.Tensor) -> torch.Tensor:  # in batches of equal size: G normalises each with its statistics
-        with torch.no_grad():
-            return torch.cat([model(batch.to(device)).cpu() for batch in z.split(equal_batches(len(z), cfg.batch_size))])
+    def draw(count: int, generator: torch.Generator = latents) -> torch.Tensor:  # (count, nz, 1, 1)
+        return truncated_normal((count, model.hparams.nz, 1, 1), cfg.truncation, generator)
 
-    images = sample(torch.randn(cfg.num_images, model.hparams.nz, 1, 1, generator=latents))
+    def labels(count: int) -> torch.Tensor | None:  # every chosen class in turn
+        return None if classes is None else torch.tensor(classes).repeat(-(-count // len(classes)))[:count]
+
+    def sample(z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:  # G normalises each batch with its
+        sizes = equal_batches(len(z), cfg.batch_size)  # statistics: batches of equal size, none tiny
+        with torch.no_grad():
+            return torch.cat([model(zb.to(device), None if y is None else yb.to(device)).cpu()
+                              for zb, yb in zip(z.split(sizes), (y if y is not None else z).split(sizes))])
+
+    if cfg.seeds is None:
+        names = [f"{index:05d}" for index in range(cfg.num_images)]
+        images = sample(draw(cfg.num_images), labels(cfg.num_images))
+    else:  # each seed's image in a batch of its own, completed by the same other latents every time
+        seeds = parse_seeds(cfg.seeds)
+        context, context_labels = draw(cfg.batch_size - 1), labels(cfg.batch_size)
+        names = [f"seed{seed:04d}" for seed in seeds]
+        images = torch.cat([  # a seed's class: the chosen classes in turn, by the seed's number
+            sample(torch.cat([draw(1, torch.Generator().manual_seed(seed)), context]),
+                   None if classes is None else torch.tensor([classes[seed % len(classes)], *context_labels[1:]]))[:1]
+            for seed in seeds])
     files = []
-    for index, pixels in enumerate(to_uint8(images)):
-        files.append(output_dir / f"{index:05d}.png")
+    for name, pixels in zip(names, to_uint8(images)):
+        files.append(output_dir / f"{name}.png")
         Image.fromarray(pixels.permute(1, 2, 0).squeeze(-1).numpy()).save(files[-1])
     save_image(to_grid(images[:64]), output_dir / "grid.png")
     if cfg.interpolation_steps > 0:
-        endpoints = torch.randn(cfg.interpolation_rows, 2, model.hparams.nz, generator=latents)
-        path = sample(interpolation_latents(endpoints, cfg.interpolation_steps))
+        endpoints = draw(cfg.interpolation_rows * 2).view(cfg.interpolation_rows, 2, model.hparams.nz)
+        row_labels = labels(cfg.interpolation_rows)
+        path = sample(interpolation_latents(endpoints, cfg.interpolation_steps),
+                      None if row_labels is None else row_labels.repeat_interleave(cfg.interpolation_steps))
         save_image(to_grid(path, nrow=cfg.interpolation_steps), output_dir / "interpolation.png")
     return files
 

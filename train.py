@@ -25,8 +25,9 @@ TOP_LEVEL = {"seed": int, "ckpt_path": str | None, "objective": str,
 # What a checkpoint's weights are shaped by, and where this run's config sets it.
 ARCHITECTURE = {"nz": "model.nz", "ngf": "model.ngf", "ndf": "model.ndf", "channels": "data.channels",
                 "image_size": "data.image_size", "d_norm": "model.d_norm", "spectral_norm": "model.spectral_norm",
-                "generator": "model.generator", "discriminator": "model.discriminator", "ema_decay": "model.ema_decay"}
-MIRRORED = {"nz", "ngf", "ndf", "channels", "image_size", "norm"}  # network arguments the keys above set
+                "generator": "model.generator", "discriminator": "model.discriminator", "ema_decay": "model.ema_decay",
+                "num_classes": "classes (data.labels)"}
+MIRRORED = {"nz", "ngf", "ndf", "channels", "image_size", "norm", "num_classes"}  # network arguments the keys above set
 OmegaConf.register_new_resolver("job_name", job_name, replace=True)  # names a sweep's job directories
 register_gan_ddp()  # trainer.devices > 1: DDP over G and D separately (src/dcgan/parallel.py)
 
@@ -37,7 +38,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     pl.seed_everything(cfg.seed, workers=True)
 
     datamodule = instantiate_node(cfg.data, "data")
-    model = instantiate_node(cfg.model, "model")
+    model = instantiate_node(cfg.model, "model", num_classes=getattr(datamodule, "num_classes", 0))  # the data's
     if cfg.ckpt_path:
         check_resumable(cfg.ckpt_path, model)
     callbacks = [instantiate_node(node, f"callbacks.{name}") for name, node in cfg.callbacks.items()]

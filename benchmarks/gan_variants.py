@@ -46,18 +46,20 @@ class Clock(pl.Callback):
         self.path.write_text(json.dumps({"seconds": time.perf_counter() - self.start, "iterations": pl_module.iteration}))
 
 
-def template(preset: str, seed: int, root: Path, out: Path, iterations: int | None, seconds: float | None):
-    """train.py's digits setup with model=<preset>, for `iterations` G updates or `seconds`."""
+def template(preset: str, seed: int, root: Path, out: Path, iterations: int | None, seconds: float | None,
+             extra: tuple[str, ...] = ()):
+    """train.py's digits setup with model=<preset> (and `extra` overrides), for `iterations` G
+    updates or `seconds`: the trained model, seconds per iteration, iterations done."""
     n_critic = compose_train_config([f"model={preset}", f"data.root={root}"]).model.n_critic
     minutes, rest = divmod(round(seconds or 0), 60)
-    budget = [f"+trainer.max_steps={(n_critic + 1) * iterations}"] if iterations else [
-        f"+trainer.max_time='00:00:{minutes:02d}:{rest:02d}'"]  # DD:HH:MM:SS
+    budget = ([f"+trainer.max_steps={(n_critic + 1) * iterations}"] if iterations else []) + (
+        [f"+trainer.max_time='00:00:{minutes:02d}:{rest:02d}'"] if seconds else [])  # DD:HH:MM:SS
     train(compose_train_config([
         f"model={preset}", f"data.root={root}", f"paths.output_dir={out}", f"seed={seed}", *budget,
-        "trainer.max_epochs=100000", "~callbacks.quality", "~callbacks.image_grids", "~callbacks.figures",
+        *(["trainer.max_epochs=100000"] if iterations or seconds else []), "~callbacks.quality", "~callbacks.image_grids", "~callbacks.figures",
         "~callbacks.hparams", "callbacks.progress_bar.refresh_rate=0", "callbacks.checkpoints.every_n_epochs=0",
         "callbacks.checkpoints.monitor=null", "+trainer.enable_model_summary=false",
-        f"+callbacks.clock={{_target_: gan_variants.Clock, path: '{out / 'clock.json'}'}}"]))
+        f"+callbacks.clock={{_target_: gan_variants.Clock, path: '{out / 'clock.json'}'}}", *extra]))
     clock = json.loads((out / "clock.json").read_text())
     return DCGAN.from_checkpoint(out / "checkpoints" / "last.ckpt"), clock["seconds"] / clock["iterations"], clock["iterations"]
 

@@ -35,6 +35,12 @@ def compose_config(overrides: list[str] = (), shrink: bool = True, return_hydra_
         return compose("config", [*(SHRINK if shrink else []), *overrides], return_hydra_config=return_hydra_config)
 
 
+def generate_config(*overrides: str) -> DictConfig:
+    """The config generate.py would see for these command-line overrides."""
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose("generate", overrides=list(overrides))
+
+
 @pytest.fixture(scope="session")
 def digits_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The built-in digits, written once for the whole session."""

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import dcgan.features
-from conftest import ROOT, compose_config
+from conftest import ROOT, compose_config, generate_config
 from dcgan.errors import UsageError
 from dcgan.features import FeaturesUnavailable, digit_classifier, inception
 from dcgan.gan import DCGAN
@@ -203,11 +202,6 @@ def generate_py(*overrides: str) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
-def generate_config(*overrides: str):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return compose("generate", overrides=list(overrides))
-
-
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory, digits_root: Path) -> Path:
     out = tmp_path_factory.mktemp("trained")
@@ -235,7 +229,7 @@ def test_generate_writes_images_and_a_grid_and_the_same_seed_repeats(checkpoint:
 def test_a_last_batch_is_never_a_handful_of_images(checkpoint: Path, tmp_path: Path, monkeypatch):
     sizes = []  # G normalises each batch with its own statistics: a batch of one gives a poor image
     forward = DCGAN.forward
-    monkeypatch.setattr(DCGAN, "forward", lambda self, z: (sizes.append(len(z)), forward(self, z))[1])
+    monkeypatch.setattr(DCGAN, "forward", lambda self, z, labels=None: (sizes.append(len(z)), forward(self, z, labels))[1])
     generate(generate_config(f"ckpt_path={checkpoint}", "num_images=65", "batch_size=64", f"output_dir={tmp_path}"))
     assert sizes == [33, 32] and len(list(tmp_path.glob("0*.png"))) == 65
 

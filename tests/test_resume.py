@@ -1,5 +1,6 @@
 """A resumed run ends with the weights an uninterrupted one has, whatever the loader settings and
-wherever the checkpoint was written: at an epoch end or mid-epoch, in the first epoch or a later one."""
+wherever the checkpoint was written: at an epoch end or mid-epoch, in the first epoch or a later one;
+class-conditional runs, x-flips and DiffAugment included."""
 
 import warnings
 from pathlib import Path
@@ -12,10 +13,11 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from train import train
 
-LOADERS = {  # the folder preset's loader settings: decoded by workers, in the main process, or cached
-    "workers": ["data.num_workers=2", "data.cache=false"],
+LOADERS = {  # the folder preset's loader settings: decoded by workers, in the main process, or cached;
+    # with and without class labels (a class-conditional run) and x-flips, whose draws must repeat too
+    "workers": ["data.num_workers=2", "data.cache=false", "data.labels=true", "data.hflip=true"],
     "no workers": ["data.num_workers=0", "data.cache=false"],
-    "cache": ["data.cache=true"],
+    "cache": ["data.cache=true", "data.labels=true", "data.hflip=true", "model.augment=[translation,cutout]"],
 }
 # 3 epochs of 4 iterations; resumed from the end of epochs 1 and 2 and from the middle of epochs 0 and 1
 EPOCH_ENDS = ["epoch=001.ckpt", "epoch=002.ckpt"]
@@ -26,8 +28,9 @@ MID_EPOCH = [1, 5]  # the iteration after which the run is stopped
 def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("images")
     rng = np.random.default_rng(0)
-    for i in range(80):
-        Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(root / f"{i:02d}.png")
+    for i in range(80):  # two classes, for the labelled settings
+        (root / "ab"[i % 2]).mkdir(exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(root / "ab"[i % 2] / f"{i:02d}.png")
     return root
 
 

@@ -8,7 +8,6 @@ from torch import Tensor
 from torch.utils.tensorboard.summary import hparams
 from torchvision.utils import make_grid
 
-from dcgan.latents import interpolation_latents
 
 
 def to_grid(images: Tensor, nrow: int = 8) -> Tensor:
@@ -35,7 +34,8 @@ class ImageGrids(pl.Callback):
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch: Tensor, batch_idx: int) -> None:
         step = pl_module.iteration - 1
         if not self._real_logged:
-            self._add(trainer, "samples/real", batch[: len(pl_module.fixed_noise)], step)
+            images = batch[0] if isinstance(batch, (tuple, list)) else batch  # (images, labels) with classes
+            self._add(trainer, "samples/real", images[: len(pl_module.fixed_noise)], step)
             self._real_logged = True
         every = self.every_n_iterations  # on the iterations whose scalars are logged too, when a multiple
         if step == 0 or (every and pl_module.iteration % every == 0):
@@ -47,20 +47,21 @@ class ImageGrids(pl.Callback):
             self._add_fixed(trainer, pl_module, step)
         if trainer.is_global_zero:  # 8 spherical paths between fixed endpoints, 8 steps each
             with torch.no_grad():
-                path = pl_module(interpolation_latents(pl_module.fixed_endpoints, steps=8))
+                path = pl_module.interpolation(steps=8)
             self._add(trainer, "samples/interpolation", path, step)
 
     def _add_fixed(self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> None:
         if trainer.is_global_zero:  # the other ranks would render the same grid for nothing
             with torch.no_grad():
-                self._add(trainer, "samples/fixed_noise", pl_module(pl_module.fixed_noise), step)
+                images, nrow = pl_module.grid()
+                self._add(trainer, "samples/fixed_noise", images, step, nrow)
         self._last_logged = step
 
     @staticmethod
-    def _add(trainer: pl.Trainer, tag: str, images: Tensor, step: int) -> None:
+    def _add(trainer: pl.Trainer, tag: str, images: Tensor, step: int, nrow: int = 8) -> None:
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger) and trainer.is_global_zero:
-                logger.experiment.add_image(tag, to_grid(images), global_step=step)
+                logger.experiment.add_image(tag, to_grid(images, nrow), global_step=step)
 
 
 class ProgressBar(TQDMProgressBar):

@@ -11,10 +11,13 @@ from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor
 
 from dcgan.cache import decoded_folder
+from dcgan.classes import class_of, folder_classes
 from dcgan.errors import UsageError
 from dcgan.images import ImageFolder, find_images
 from dcgan.networks import check_image_size
-from dcgan.sampler import EpochShuffle, ResumableLoader
+from dcgan.sampler import EpochShuffle, ResumableLoader, derived_seed
+
+MIRROR = 1  # tells the mirroring's random stream from the latents', which derive from the same parts
 
 
 class ImageFolderDataModule(pl.LightningDataModule):
@@ -30,6 +33,9 @@ class ImageFolderDataModule(pl.LightningDataModule):
     image is decoded once before training to find them (with the cache, that pass is its build).
     cache_dir: where that pass's result (the list of bad images, and the cache's array) is kept
     for every rank and later runs, until the folder changes (None: each run decodes again).
+    labels: batches are (images, labels), each image's class its first-level subfolder (a flat
+    folder is one class; classes.py). hflip: mirror each real image with probability 1/2, on the
+    device (StyleGAN's --mirror), the same ones in a resumed run.
     """
 
     def __init__(
@@ -44,6 +50,8 @@ class ImageFolderDataModule(pl.LightningDataModule):
         cache: bool = False,
         cache_dir: str | None = None,
         on_bad_image: Literal["skip", "error"] = "skip",
+        labels: bool = False,
+        hflip: bool = False,
     ):
         super().__init__()
         self.save_hyperparameters(logger=False)  # for callbacks.HParams
@@ -66,11 +74,22 @@ class ImageFolderDataModule(pl.LightningDataModule):
         self.cache = cache
         self.cache_dir = cache_dir and Path(cache_dir).expanduser()
         self.on_bad_image = on_bad_image
-        self._on_device: Tensor | None = None
+        self.labels = labels
+        self.hflip = hflip
+        self._on_device: tuple[Tensor, Tensor | None] | None = None  # the cache's images and labels
 
     @cached_property
     def files(self) -> list[Path]:
         return find_images(self.root)
+
+    @cached_property
+    def classes(self) -> list[str]:
+        """The class names, with labels (else none): what the model's num_classes follows."""
+        return folder_classes(self.root, self.files) if self.labels else []
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
 
     def prepare_data(self) -> None:
         if self.cache_dir:  # decode once per node and folder state; every rank then reads the result
@@ -84,13 +103,20 @@ class ImageFolderDataModule(pl.LightningDataModule):
         images, bad = self._decoded() if not shared or trainer.is_global_zero else (None, None)
         if shared:
             bad = trainer.strategy.broadcast(bad)
+        self._handle_bad(bad)
+        skipped = set(bad)
+        good = [path for path in self.files if path not in skipped]  # in order, as the cache holds them
+        labels = [class_of(self.root, path, self.classes) for path in good] if self.labels else None
+        if self.labels and len(set(labels)) < self.num_classes:
+            unreadable = sorted(set(self.classes) - {self.classes[label] for label in set(labels)})
+            raise UsageError(f"data.root={self.root}: no image of class {', '.join(unreadable)} can be read: "
+                             "fix them, or move the class folder out")
         if self.cache:
             self.images = torch.from_numpy(images)  # (N, C, S, S) uint8
+            self.image_labels = torch.tensor(labels) if labels else None  # (N,)
             self.dataset = range(len(self.images))  # the loader yields indices
         else:
-            good = sorted(set(self.files) - set(bad))
-            self.dataset = ImageFolder(good, self.image_size, self.channels)
-        self._handle_bad(bad)
+            self.dataset = ImageFolder(good, self.image_size, self.channels, labels)
         share = len(self.dataset) // (trainer.world_size if trainer else 1)
         if self.drop_last and self.batch_size * self.batches_per_step > share:
             per_step = f" x {self.batches_per_step} batches per step (model.n_critic)" if self.batches_per_step > 1 else ""
@@ -120,7 +146,7 @@ class ImageFolderDataModule(pl.LightningDataModule):
         """uint8 (len(indices), C, S, S) training images, e.g. the real side of FID."""
         if self.cache:
             return self.images[indices]
-        return torch.stack([self.dataset[int(i)] for i in indices])
+        return torch.stack([self.dataset[int(i)][0] if self.labels else self.dataset[int(i)] for i in indices])
 
     def train_dataloader(self) -> ResumableLoader:
         workers = 0 if self.cache else self.num_workers  # indices need no workers
@@ -137,11 +163,30 @@ class ImageFolderDataModule(pl.LightningDataModule):
             persistent_workers=workers > 0,
         )
 
-    def on_after_batch_transfer(self, batch: Tensor, dataloader_idx: int) -> Tensor:
+    def on_after_batch_transfer(self, batch, dataloader_idx: int) -> Tensor | tuple[Tensor, Tensor]:
+        """Batches as training takes them: images (B, C, S, S) in [-1, 1], or (images, labels)."""
+        labels = None
         if self.cache:  # batch: (B,) indices into the images, which move to the device once
-            if self._on_device is None or self._on_device.device != batch.device:
-                self._on_device = self.images.to(batch.device)
-            batch = self._on_device[batch]
+            if self._on_device is None or self._on_device[0].device != batch.device:
+                on_device = self.image_labels.to(batch.device) if self.image_labels is not None else None
+                self._on_device = self.images.to(batch.device), on_device
+            all_images, all_labels = self._on_device
+            images, labels = all_images[batch], all_labels[batch] if all_labels is not None else None
+        elif self.labels:
+            images, labels = batch
+        else:
+            images = batch
         # uint8 travels to the device (4x less than float) and is scaled there, exactly as the
         # seed's ToTensor + Normalize(0.5, 0.5): x / 255 * 2 - 1.
-        return batch.float().mul_(2 / 255).sub_(1)
+        images = images.float().mul_(2 / 255).sub_(1)
+        if self.hflip:
+            images = self._mirror(images)
+        return images if labels is None else (images, labels)
+
+    def _mirror(self, images: Tensor) -> Tensor:
+        """Each image flipped left-right with probability 1/2, drawn from (seed, rank, step)."""
+        trainer = self.trainer
+        rank, step = (trainer.global_rank, trainer.global_step) if trainer else (0, 0)
+        generator = torch.Generator(images.device).manual_seed(derived_seed(torch.initial_seed(), rank, step, MIRROR))
+        flip = torch.rand(len(images), device=images.device, generator=generator) < 0.5  # (B,)
+        return torch.where(flip[:, None, None, None], images.flip(-1), images)

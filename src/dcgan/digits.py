@@ -2,7 +2,7 @@
 
 1,797 real 8x8 greyscale scans of the digits 0-9 (UCI optdigits) ship inside scikit-learn, so
 training needs no download. They are written as PNGs under root/<digit>/ and read back by the
-same ImageFolderDataModule as any user's folder.
+same ImageFolderDataModule as any user's folder, so data.labels=true gives their real classes.
 """
 
 import os
@@ -52,9 +52,11 @@ class DigitsDataModule(ImageFolderDataModule):
         cache: bool = True,
         cache_dir: str | None = None,
         on_bad_image: Literal["skip", "error"] = "error",
+        labels: bool = False,
+        hflip: bool = False,
     ):
         super().__init__(root, image_size, channels, batch_size, batches_per_step, num_workers, drop_last, cache,
-                         cache_dir, on_bad_image)
+                         cache_dir, on_bad_image, labels, hflip)
 
     def prepare_data(self) -> None:
         if (self.root / MARKER).exists():

@@ -3,6 +3,7 @@ loss, its regularizers and the update schedule are options, the seed's being the
 
 import copy
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -10,14 +11,17 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
+from dcgan.augment import DiffAugment
 from dcgan.errors import TrainingDiverged, UsageError
+from dcgan.options import check_options
 from dcgan.losses import LOSSES
-from dcgan.networks import batch_statistics, build, check_contract, with_spectral_norm
+from dcgan.latents import interpolation_latents
+from dcgan.networks import batch_statistics
+from dcgan.parts import build, check_contract, with_spectral_norm
 from dcgan.regularizers import R1, GradientPenalty
 from dcgan.sampler import derived_seed
 
 NUM_FIXED = 64  # fixed latents behind the progress grids: an 8x8 grid, as in the seed
-COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")  # the others replay CUDA graphs (see __init__)
 
 
 class DCGAN(pl.LightningModule):
@@ -45,6 +49,8 @@ class DCGAN(pl.LightningModule):
         spectral_norm: Literal["none", "d", "g", "both"] = "none",
         generator: dict[str, Any] | None = None,
         discriminator: dict[str, Any] | None = None,
+        num_classes: int = 0,
+        augment: list[str] | None = None,
         ema_decay: float | None = None,
         channels_last: bool | None = None,
         compile: bool | str = False,
@@ -55,6 +61,8 @@ class DCGAN(pl.LightningModule):
         losses.LOSSES. r1_gamma, r1_interval, gp_lambda: the R1 and WGAN-GP penalties
         (regularizers.py; 0: none). n_critic: D updates per G update, each on its own real batch.
         lr_g, lr_d: each network's Adam rate (None: lr). spectral_norm: on D, G or both.
+        num_classes: train class-conditional G and D (the data's classes, from train.py; 0: not).
+        augment: DiffAugment policies applied to every image D sees (augment.py).
         ema_decay: keep an exponential moving average of G's weights (e.g. 0.999) and sample
         from it; None trains and samples exactly as the seed. channels_last: NHWC weights and
         batches; None: on CPU only, where it measured faster (on an H200 it was slower; README,
@@ -69,14 +77,17 @@ class DCGAN(pl.LightningModule):
             "discriminator": discriminator or {"_target_": "dcgan.networks.Discriminator", "ndf": ndf,
                                                "channels": channels, "image_size": image_size, "norm": d_norm},
         }
+        if num_classes:  # every G and D is told the classes, and then takes labels as second input
+            specs = {name: {**spec, "num_classes": num_classes} for name, spec in specs.items()}
         self.hparams.update(specs)
         self.generator, self.discriminator = build(specs["generator"]), build(specs["discriminator"])
-        check_contract(self.generator, self.discriminator, nz, channels, image_size)
+        check_contract(self.generator, self.discriminator, nz, channels, image_size, num_classes)
         if spectral_norm in ("g", "both"):
             with_spectral_norm(self.generator)
         if spectral_norm in ("d", "both"):
             with_spectral_norm(self.discriminator)
         self.loss = LOSSES[loss]()
+        self.augment = DiffAugment(augment) if augment else None
         self.regularizers = [*([R1(r1_gamma, r1_interval)] if r1_gamma else []),
                              *([GradientPenalty(gp_lambda)] if gp_lambda else [])]
         self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False) if ema_decay else None
@@ -138,12 +149,30 @@ class DCGAN(pl.LightningModule):
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.to(memory_format=self.memory_format)
 
-    def forward(self, z: Tensor) -> Tensor:
-        """Images (B, C, S, S) in [-1, 1] from latents (B, nz, 1, 1): the averaged G when there is
-        one, normalised with the batch's own statistics as in the seed, its state untouched."""
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Images (B, C, S, S) in [-1, 1] from latents (B, nz, 1, 1) (and, class-conditional,
+        labels (B,)): the averaged G when there is one, normalised with the batch's own
+        statistics as in the seed, its state untouched."""
         generator = self.generator_ema or self.generator
         with batch_statistics(generator):
-            return generator(z)
+            return generate(generator, z, labels)
+
+    def grid(self) -> tuple[Tensor, int]:
+        """The fixed-noise grid and its images per row: 8x8 of G(fixed_noise); class-conditional,
+        one row per class (the first 16), each with the same 8 latents."""
+        if not self.hparams.num_classes:
+            return self(self.fixed_noise), 8
+        rows = min(self.hparams.num_classes, 16)
+        labels = torch.arange(rows, device=self.device).repeat_interleave(8)
+        return self(self.fixed_noise[:8].repeat(rows, 1, 1, 1), labels), 8
+
+    def interpolation(self, steps: int = 8) -> Tensor:
+        """Spherical paths between the fixed endpoints, `steps` images a row; class-conditional,
+        row r in class r (modulo the classes)."""
+        z = interpolation_latents(self.fixed_endpoints, steps)
+        classes = self.hparams.num_classes
+        labels = (torch.arange(len(z), device=self.device) // steps) % classes if classes else None
+        return self(z, labels)
 
     @property
     def iteration(self) -> int:
@@ -162,25 +191,41 @@ class DCGAN(pl.LightningModule):
         self._latent_rng.manual_seed(derived_seed(self._seed, self.global_rank, self.iteration))
         return torch.randn(n, self.hparams.nz, 1, 1, device=self.device, generator=self._latent_rng)
 
-    def training_step(self, real: Tensor, batch_idx: int) -> None:
+    def sample_labels(self, n: int) -> Tensor | None:
+        """(n,) classes for the fake images, uniform, from the same stream (None: unconditional)."""
+        if not self.hparams.num_classes:
+            return None
+        return torch.randint(self.hparams.num_classes, (n,), device=self.device, generator=self._latent_rng)
+
+    def _judge(self, discriminator: nn.Module, images: Tensor, labels: Tensor | None) -> Tensor:
+        """D's logits for images as D sees them: augmented (model.augment), with their labels."""
+        if self.augment is not None:
+            images = self.augment(images, self._latent_rng)
+        return discriminator(images) if labels is None else discriminator(images, labels)
+
+    def training_step(self, batch: Tensor | tuple[Tensor, Tensor], batch_idx: int) -> None:
+        real, labels = batch if isinstance(batch, (tuple, list)) else (batch, None)  # labels: (B,) classes
         opt_g, opt_d = self.optimizers()
         generator, discriminator, plain_discriminator = self.train_nets()
         iteration, n_critic = self.iteration, self.hparams.n_critic
         reals = real.contiguous(memory_format=self.memory_format).chunk(n_critic)  # (B, C, S, S) per D update
         latents = self.sample_latents(real.shape[0]).chunk(n_critic)
+        fake_labels = split(self.sample_labels(real.shape[0]), n_critic)
+        real_labels = split(labels, n_critic)
         scale = self._grad_scale()
 
         # (1) D, n_critic times (the seed: once), on a real batch and a separate fake batch. G runs
         # once per D update, with autograd only the last time: G's update reuses that fake batch.
         for k in range(n_critic):
             with torch.set_grad_enabled(k == n_critic - 1):
-                fake = generator(latents[k])  # (B, C, S, S)
-            real_logits = discriminator(reals[k])
-            fake_logits = discriminator(fake.detach())
+                fake = generate(generator, latents[k], fake_labels[k])  # (B, C, S, S)
+            real_logits = self._judge(discriminator, reals[k], real_labels[k])
+            fake_logits = self._judge(discriminator, fake.detach(), fake_labels[k])
             loss_d = self.loss.discriminator(real_logits, fake_logits)
             penalty = 0
+            judge = partial(self._judge, plain_discriminator, labels=real_labels[k])  # points between real and fake too
             for regularizer in self.regularizers:
-                if (term := regularizer(plain_discriminator, reals[k], fake, iteration, self._latent_rng, scale)):
+                if (term := regularizer(judge, reals[k], fake, iteration, self._latent_rng, scale)):
                     penalty, self._penalties[f"train/{regularizer.name}"] = penalty + term[0], term[1]
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(loss_d + penalty)
@@ -190,7 +235,7 @@ class DCGAN(pl.LightningModule):
         # needed here (the seed computes and discards them), so skip them, and use the plain D:
         # its DDP wrapper would wait for those gradients.
         self.discriminator.requires_grad_(False)
-        gen_logits = plain_discriminator(fake)
+        gen_logits = self._judge(plain_discriminator, fake, fake_labels[-1])
         loss_g = self.loss.generator(gen_logits)
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(loss_g)
@@ -247,29 +292,9 @@ class DCGAN(pl.LightningModule):
         ]
 
 
-def check_options(options: dict[str, Any]) -> None:
-    """A one-line UsageError, naming the option, for a value DCGAN cannot train with."""
-    for name in ("nz", "ngf", "ndf", "n_critic", "r1_interval"):
-        if options[name] < 1:
-            raise UsageError(f"{name} must be a positive integer, got {options[name]}")
-    for name in ("lr", "lr_g", "lr_d"):
-        if options[name] is not None and not options[name] > 0:
-            raise UsageError(f"{name} must be positive, e.g. 2e-4, got {options[name]}")
-    for name, example in (("beta1", 0.5), ("beta2", 0.999)):
-        if not 0 <= options[name] < 1:
-            raise UsageError(f"{name} must be in [0, 1), e.g. {example}, got {options[name]}")
-    for name in ("r1_gamma", "gp_lambda"):
-        if options[name] < 0:
-            raise UsageError(f"{name} must be 0 (off) or positive, e.g. 10, got {options[name]}")
-    if options["loss"] not in LOSSES:
-        raise UsageError(f"loss={options['loss']!r} is not one of {', '.join(LOSSES)}")
-    if options["spectral_norm"] not in ("none", "d", "g", "both"):
-        raise UsageError(f"spectral_norm={options['spectral_norm']!r} is not one of none, d, g, both")
-    ema_decay, compile = options["ema_decay"], options["compile"]
-    if ema_decay is not None and not 0 < ema_decay < 1:
-        raise UsageError(f"ema_decay={ema_decay} must be in (0, 1), e.g. 0.999, or null for none")
-    if isinstance(compile, str) and compile not in COMPILE_MODES:
-        raise UsageError(
-            f"compile={compile!r} is not a mode that works here: true, false or one of {', '.join(COMPILE_MODES)} "
-            "(reduce-overhead and max-autotune replay CUDA graphs, which cannot run D twice before its backward)"
-        )
+def generate(generator: nn.Module, z: Tensor, labels: Tensor | None) -> Tensor:
+    return generator(z) if labels is None else generator(z, labels)
+
+
+def split(labels: Tensor | None, parts: int) -> list[Tensor | None]:
+    return list(labels.chunk(parts)) if labels is not None else [None] * parts

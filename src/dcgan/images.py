@@ -46,19 +46,21 @@ def load_image(path: Path, image_size: int, channels: int) -> np.ndarray:
 
 
 class ImageFolder(Dataset):
-    """Images under a folder as uint8 tensors (C, S, S); scaling to [-1, 1] happens on the device."""
+    """Images under a folder as uint8 tensors (C, S, S), with their labels when given: (image,
+    label). Scaling to [-1, 1] happens on the device."""
 
-    def __init__(self, files: list[Path], image_size: int, channels: int):
+    def __init__(self, files: list[Path], image_size: int, channels: int, labels: list[int] | None = None):
         self.files = files
         self.image_size = image_size
         self.channels = channels
+        self.labels = labels
 
     def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, index: int) -> Tensor:
-        array = load_image(self.files[index], self.image_size, self.channels)
-        return torch.from_numpy(array).permute(2, 0, 1)  # (C, S, S)
+    def __getitem__(self, index: int) -> Tensor | tuple[Tensor, int]:
+        image = torch.from_numpy(load_image(self.files[index], self.image_size, self.channels)).permute(2, 0, 1)
+        return image if self.labels is None else (image, self.labels[index])  # (C, S, S)
 
 
 class CheckedImages(ImageFolder):

@@ -5,12 +5,9 @@ exactly the tutorial's; other power-of-two sizes add or remove one stride-2 bloc
 The layer stack is kept in ``self.main`` so state_dict keys match the tutorial's checkpoints.
 """
 
-import importlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from dcgan.errors import UsageError
@@ -27,27 +24,52 @@ def dcgan_init(module: nn.Module) -> None:
     """The paper's init: conv weights N(0, 0.02), BatchNorm weight N(1, 0.02) and bias 0."""
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
         nn.init.normal_(module.weight, 0.0, 0.02)
-    elif isinstance(module, nn.BatchNorm2d):  # the seed's; other norms keep PyTorch's init
+    elif isinstance(module, nn.BatchNorm2d) and module.affine:  # the seed's; other norms keep PyTorch's init
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
+    elif isinstance(module, ConditionalBatchNorm2d):  # the same, per class
+        nn.init.normal_(module.weight.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias.weight)
+    elif isinstance(module, nn.Embedding):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+
+
+class ConditionalBatchNorm2d(nn.Module):
+    """BatchNorm whose scale and shift are looked up per class (de Vries et al. 2017), as in the
+    generators of Miyato & Koyama 2018: (B, C, H, W) and labels (B,) -> (B, C, H, W)."""
+
+    def __init__(self, channels: int, num_classes: int):
+        super().__init__()
+        self.norm = nn.BatchNorm2d(channels, affine=False)
+        self.weight = nn.Embedding(num_classes, channels)
+        self.bias = nn.Embedding(num_classes, channels)
+
+    def forward(self, x: Tensor, labels: Tensor) -> Tensor:
+        return self.norm(x) * self.weight(labels)[:, :, None, None] + self.bias(labels)[:, :, None, None]
 
 
 class Generator(nn.Module):
-    """Maps latents (B, nz, 1, 1) to images (B, channels, image_size, image_size) in [-1, 1]."""
+    """Maps latents (B, nz, 1, 1) to images (B, channels, image_size, image_size) in [-1, 1].
+    With num_classes, also labels (B,): each BatchNorm's scale and shift are the class's own."""
 
-    def __init__(self, nz: int = 100, ngf: int = 64, channels: int = 3, image_size: int = 64):
+    def __init__(self, nz: int = 100, ngf: int = 64, channels: int = 3, image_size: int = 64, num_classes: int = 0):
         super().__init__()
         check_image_size(image_size)
+        self.num_classes = num_classes
+
+        def norm(width: int) -> nn.Module:
+            return ConditionalBatchNorm2d(width, num_classes) if num_classes else nn.BatchNorm2d(width)
+
         mult = image_size // 8  # width multiplier at 4x4: 8 at 64x64, as in the tutorial
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(nz, ngf * mult, 4, 1, 0, bias=False),  # (B, ngf*mult, 4, 4)
-            nn.BatchNorm2d(ngf * mult),
+            norm(ngf * mult),
             nn.ReLU(True),
         ]
         while mult > 1:  # each block doubles the resolution and halves the width
             layers += [
                 nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(ngf * mult // 2),
+                norm(ngf * mult // 2),
                 nn.ReLU(True),
             ]
             mult //= 2
@@ -55,8 +77,12 @@ class Generator(nn.Module):
         self.main = nn.Sequential(*layers)
         self.apply(dcgan_init)
 
-    def forward(self, z: Tensor) -> Tensor:
-        return self.main(z)
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        if not self.num_classes:
+            return self.main(z)
+        for layer in self.main:
+            z = layer(z, labels) if isinstance(layer, ConditionalBatchNorm2d) else layer(z)
+        return z
 
 
 NORMS = {  # D's normalisation after each inner convolution (model.d_norm)
@@ -68,14 +94,16 @@ NORMS = {  # D's normalisation after each inner convolution (model.d_norm)
 
 
 class Discriminator(nn.Module):
-    """Maps images (B, channels, image_size, image_size) to real/fake logits (B,).
+    """Maps images (B, channels, image_size, image_size) to real/fake logits (B,); with
+    num_classes, also labels (B,), by projection.
 
     The tutorial's final Sigmoid is folded into the loss (BCE-with-logits): the same maths, but
     numerically stable and safe under autocast. norm: the tutorial's BatchNorm, or one of NORMS
     for losses whose D must judge each image on its own (a gradient penalty is per image).
     """
 
-    def __init__(self, ndf: int = 64, channels: int = 3, image_size: int = 64, norm: str = "batch"):
+    def __init__(self, ndf: int = 64, channels: int = 3, image_size: int = 64, norm: str = "batch",
+                 num_classes: int = 0):
         super().__init__()
         check_image_size(image_size)
         if norm not in NORMS:
@@ -93,53 +121,16 @@ class Discriminator(nn.Module):
             mult *= 2
         layers.append(nn.Conv2d(ndf * mult, 1, 4, 1, 0, bias=False))  # (B, 1, 1, 1)
         self.main = nn.Sequential(*layers)
+        # With classes, the projection discriminator (Miyato & Koyama 2018): the logit gains
+        # <embed(y), features>, the features being the last block's output summed over space.
+        self.embed = nn.Embedding(num_classes, ndf * mult) if num_classes else None
         self.apply(dcgan_init)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.main(x).flatten()
-
-
-def with_spectral_norm(module: nn.Module) -> nn.Module:
-    """Every convolution and linear layer of module divided by its largest singular value (Miyato
-    et al. 2018), estimated by one power iteration per training forward pass; in place."""
-    for layer in module.modules():
-        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.utils.parametrizations.spectral_norm(layer)
-    return module
-
-
-def build(spec: Mapping[str, Any]) -> nn.Module:
-    """The network a spec names: {"_target_": "package.module.Class", **its arguments}, as in
-    conf/model/ and as checkpoints record it, so that the same network can be built again."""
-    module_name, _, name = spec["_target_"].rpartition(".")
-    try:
-        factory = getattr(importlib.import_module(module_name), name)
-    except (ImportError, AttributeError, ValueError):
-        raise UsageError(f"_target_={spec['_target_']} cannot be imported: is its package on PYTHONPATH?") from None
-    return factory(**{key: value for key, value in spec.items() if key != "_target_"})
-
-
-@torch.no_grad()
-def check_contract(generator: nn.Module, discriminator: nn.Module, nz: int, channels: int, image_size: int) -> None:
-    """One line naming the broken part unless G maps latents (B, nz, 1, 1) to images (B, channels,
-    image_size, image_size) in [-1, 1] and D maps those to one logit per image, (B,)."""
-    shape = (2, channels, image_size, image_size)
-    modes = generator.training, discriminator.training
-    generator.eval(), discriminator.eval()  # no running statistics updated, no power iteration run
-    try:
-        images = generator(torch.randn(2, nz, 1, 1, generator=torch.Generator().manual_seed(0)))
-        if tuple(images.shape) != shape:
-            raise UsageError(f"generator: G(z) for z of shape (2, {nz}, 1, 1) must be images of shape {shape}, "
-                             f"got {tuple(images.shape)}")
-        if images.min() < -1 or images.max() > 1:
-            raise UsageError(f"generator: G(z) must be images in [-1, 1] (end it with Tanh), got values in "
-                             f"[{images.min():.3g}, {images.max():.3g}]")
-        logits = discriminator(images)
-        if tuple(logits.shape) != (2,):
-            raise UsageError(f"discriminator: D(x) for x of shape {shape} must be one logit per image, of shape "
-                             f"(2,), got {tuple(logits.shape)} (end it with .flatten() or .view(-1))")
-    finally:
-        generator.train(modes[0]), discriminator.train(modes[1])
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        if self.embed is None:
+            return self.main(x).flatten()
+        features = self.main[:-1](x)  # (B, ndf*mult, 4, 4)
+        return self.main[-1](features).flatten() + (self.embed(labels) * features.sum((2, 3))).sum(1)
 
 
 @contextmanager

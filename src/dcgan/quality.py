@@ -124,9 +124,13 @@ class QualityMetrics(pl.Callback):
             return
         latents = torch.Generator(pl_module.device).manual_seed(1 + trainer.global_rank)  # the same every time
         share = self.num_fake // trainer.world_size
+        classes = pl_module.hparams.get("num_classes", 0)
+        done = 0
         for size in equal_batches(share, self.batch_size):  # G normalises each batch with its own statistics
             z = torch.randn(size, pl_module.hparams.nz, 1, 1, device=pl_module.device, generator=latents)
-            with torch.no_grad():
-                self.distance.update(to_uint8(pl_module(z)), real=False)
+            labels = (torch.arange(done, done + size, device=pl_module.device) % classes) if classes else None
+            with torch.no_grad():  # class-conditional: every class equally often
+                self.distance.update(to_uint8(pl_module(z, labels)), real=False)
+            done += size
         fid, kid = self.distance.compute()  # synchronised across ranks
         pl_module.log_dict({"val/fid": fid, "val/kid": kid})

@@ -1,0 +1,57 @@
+"""Networks as interchangeable parts: any G and D built from a spec, the contract they keep, and
+spectral normalisation over any of them. Plain PyTorch, like networks.py."""
+
+import importlib
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from dcgan.errors import UsageError
+
+
+def with_spectral_norm(module: nn.Module) -> nn.Module:
+    """Every convolution and linear layer of module divided by its largest singular value (Miyato
+    et al. 2018), estimated by one power iteration per training forward pass; in place."""
+    for layer in module.modules():
+        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.utils.parametrizations.spectral_norm(layer)
+    return module
+
+
+def build(spec: Mapping[str, Any]) -> nn.Module:
+    """The network a spec names: {"_target_": "package.module.Class", **its arguments}, as in
+    conf/model/ and as checkpoints record it, so that the same network can be built again."""
+    module_name, _, name = spec["_target_"].rpartition(".")
+    try:
+        factory = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError, ValueError):
+        raise UsageError(f"_target_={spec['_target_']} cannot be imported: is its package on PYTHONPATH?") from None
+    return factory(**{key: value for key, value in spec.items() if key != "_target_"})
+
+
+@torch.no_grad()
+def check_contract(generator: nn.Module, discriminator: nn.Module, nz: int, channels: int, image_size: int,
+                   num_classes: int = 0) -> None:
+    """One line naming the broken part unless G maps latents (B, nz, 1, 1) to images (B, channels,
+    image_size, image_size) in [-1, 1] and D maps those to one logit per image, (B,); with
+    classes, both also take the labels (B,) as a second argument."""
+    shape = (2, channels, image_size, image_size)
+    labels = (torch.arange(2) % num_classes,) if num_classes else ()
+    modes = generator.training, discriminator.training
+    generator.eval(), discriminator.eval()  # no running statistics updated, no power iteration run
+    try:
+        images = generator(torch.randn(2, nz, 1, 1, generator=torch.Generator().manual_seed(0)), *labels)
+        if tuple(images.shape) != shape:
+            raise UsageError(f"generator: G(z) for z of shape (2, {nz}, 1, 1) must be images of shape {shape}, "
+                             f"got {tuple(images.shape)}")
+        if images.min() < -1 or images.max() > 1:
+            raise UsageError(f"generator: G(z) must be images in [-1, 1] (end it with Tanh), got values in "
+                             f"[{images.min():.3g}, {images.max():.3g}]")
+        logits = discriminator(images, *labels)
+        if tuple(logits.shape) != (2,):
+            raise UsageError(f"discriminator: D(x) for x of shape {shape} must be one logit per image, of shape "
+                             f"(2,), got {tuple(logits.shape)} (end it with .flatten() or .view(-1))")
+    finally:
+        generator.train(modes[0]), discriminator.train(modes[1])

@@ -1,0 +1,168 @@
+"""Small datasets and class labels: x-flip, DiffAugment, labels from the folder layout, class-
+conditional G and D, and generate.py's class, truncation and seeds."""
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import compose_config, generate_config
+from dcgan.augment import POLICIES, DiffAugment
+from dcgan.data import ImageFolderDataModule
+from dcgan.digits import DigitsDataModule
+from dcgan.errors import UsageError
+from dcgan.gan import DCGAN
+from dcgan.networks import Discriminator, Generator
+from generate import generate
+from train import train
+
+
+def save_images(folder: Path, count: int, seed: int = 0) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+
+
+def labelled(root: Path, cache: bool = False, **options) -> ImageFolderDataModule:
+    dm = ImageFolderDataModule(str(root), image_size=16, batch_size=2, num_workers=0, labels=True, cache=cache, **options)
+    dm.setup("fit")
+    return dm
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_each_images_class_is_its_first_level_subfolder_at_any_depth(tmp_path: Path, cache: bool):
+    save_images(tmp_path / "cats", 3)
+    save_images(tmp_path / "dogs" / "puppies" / "small", 2, seed=1)  # nested below its class folder
+    dm = labelled(tmp_path, cache)
+    assert dm.classes == ["cats", "dogs"] and dm.num_classes == 2
+    images, labels = dm.on_after_batch_transfer(next(iter(dm.train_dataloader())), 0)
+    assert images.shape == (2, 3, 16, 16) and labels.dtype == torch.int64
+    every = {(str(path.relative_to(tmp_path).parts[0]), label) for path, label in
+             zip(dm.dataset.files, dm.dataset.labels)} if not cache else None
+    assert every in (None, {("cats", 0), ("dogs", 1)})
+    if cache:
+        assert dm.image_labels.tolist() == [0, 0, 0, 1, 1]
+
+
+def test_a_flat_folder_is_one_class_and_an_empty_class_folder_is_none(tmp_path: Path):
+    save_images(tmp_path / "flat", 4)
+    assert labelled(tmp_path / "flat").classes == ["flat"]
+    save_images(tmp_path / "two" / "a", 2)
+    save_images(tmp_path / "two" / "b", 2)
+    (tmp_path / "two" / "empty").mkdir()
+    with pytest.warns(UserWarning, match="empty hold no images, so they are not classes"):
+        assert labelled(tmp_path / "two").classes == ["a", "b"]
+
+
+def test_a_class_whose_images_all_fail_to_decode_is_one_line(tmp_path: Path):
+    save_images(tmp_path / "a", 2)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "broken.png").write_bytes(b"not an image")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the warning that b/broken.png is skipped
+        with pytest.raises(UsageError, match="no image of class b can be read"):
+            labelled(tmp_path)
+
+
+def test_images_both_at_the_top_and_in_class_folders_are_refused(tmp_path: Path):
+    save_images(tmp_path / "a", 2)
+    save_images(tmp_path, 1)
+    with pytest.raises(UsageError, match="has images both at its top level and in subfolders"):
+        labelled(tmp_path)
+
+
+def test_the_builtin_digits_carry_their_real_classes(digits_root: Path):
+    dm = DigitsDataModule(str(digits_root), labels=True)
+    dm.setup("fit")
+    assert dm.classes == [str(d) for d in range(10)]
+    sevens = [i for i, path in enumerate(dm.files) if path.parent.name == "7"]
+    assert set(dm.image_labels[sevens].tolist()) == {7}
+
+
+def test_x_flip_mirrors_about_half_the_images_the_same_way_each_time(tmp_path: Path):
+    save_images(tmp_path, 32)
+    dm = ImageFolderDataModule(str(tmp_path), image_size=16, batch_size=32, num_workers=0, cache=True, hflip=True)
+    dm.setup("fit")
+    indices = torch.arange(32)
+    plain = dm.images[indices].float().mul(2 / 255).sub(1)
+    flipped = dm.on_after_batch_transfer(indices, 0)
+    mirrored = [bool(torch.equal(a, b.flip(-1))) for a, b in zip(flipped, plain)]
+    unchanged = [bool(torch.equal(a, b)) for a, b in zip(flipped, plain)]
+    assert all(m or u for m, u in zip(mirrored, unchanged)) and 8 <= sum(mirrored) <= 24
+    assert torch.equal(dm.on_after_batch_transfer(indices, 0), flipped)  # the same step flips the same images
+
+
+@pytest.mark.parametrize("policy", list(POLICIES))
+def test_every_augmentation_keeps_shapes_and_ranges_passes_gradients_and_differs_per_image(policy: str):
+    images = (torch.rand(8, 3, 16, 16) * 2 - 1).requires_grad_(True)
+    out = DiffAugment([policy])(images, torch.Generator().manual_seed(0))
+    assert out.shape == images.shape
+    bound = 5 if policy == "color" else 1  # color: brightness +-0.5, saturation x[0, 2], contrast x[0.5, 1.5]
+    assert out.abs().max() <= bound
+    out.square().sum().backward()
+    assert images.grad is not None and images.grad.abs().sum() > 0  # differentiable: G learns through it
+    same = torch.full((8, 3, 16, 16), 0.5).requires_grad_(False)
+    same[:, :, 4:12, 6:10] = -0.5  # one image, eight times: the augmentations must still differ
+    varied = DiffAugment([policy])(same, torch.Generator().manual_seed(1))
+    assert len({tuple(image.flatten().tolist()) for image in varied}) > 1
+
+
+def test_augmentation_names_are_checked():
+    with pytest.raises(UsageError, match="augment: flip is not a policy; the policies are color, translation, cutout"):
+        DiffAugment(["flip"])
+
+
+def test_the_class_changes_what_g_makes_of_the_same_latent_and_d_judges_by_it():
+    torch.manual_seed(0)
+    g, d = Generator(nz=8, ngf=4, channels=1, image_size=16, num_classes=3), Discriminator(4, 1, 16, num_classes=3)
+    with torch.no_grad():
+        d.embed.weight.normal_()  # projection: a class's embedding changes the logit
+        z = torch.randn(4, 8, 1, 1)
+        zero, one = g(z, torch.zeros(4, dtype=torch.long)), g(z, torch.ones(4, dtype=torch.long))
+        g.main[1].weight.weight[1].mul_(3)  # class 1's BatchNorm scale
+        assert not torch.equal(g(z, torch.ones(4, dtype=torch.long)), one)
+        assert not torch.equal(d(zero, torch.zeros(4, dtype=torch.long)), d(zero, torch.ones(4, dtype=torch.long)))
+
+
+def test_a_conditional_grid_shows_one_class_per_row_with_the_same_latents(run_config, tmp_path: Path):
+    model = DCGAN(nz=8, ngf=4, ndf=4, channels=1, image_size=16, num_classes=10)
+    images, per_row = model.grid()
+    assert images.shape == (10 * 8, 1, 16, 16) and per_row == 8
+
+
+@pytest.fixture(scope="module")
+def conditional(tmp_path_factory: pytest.TempPathFactory, digits_root: Path) -> Path:
+    out = tmp_path_factory.mktemp("conditional")
+    train(compose_config([f"paths.output_dir={out}", f"data.root={digits_root}", "data.labels=true",
+                          "model.augment=[color,translation,cutout]", "~callbacks.figures"]))
+    return out / "checkpoints" / "last.ckpt"
+
+
+def test_a_conditional_run_trains_with_augmentation_and_records_its_classes(conditional: Path):
+    hparams = torch.load(conditional, weights_only=True)["hyper_parameters"]
+    assert hparams["num_classes"] == 10 and hparams["generator"]["num_classes"] == 10
+    assert hparams["augment"] == ["color", "translation", "cutout"]
+
+
+def test_generate_by_class_truncation_and_seeds(conditional: Path, tmp_path: Path, monkeypatch):
+    seen = []
+    forward = DCGAN.forward
+    monkeypatch.setattr(DCGAN, "forward", lambda self, z, labels=None: (seen.append((z, labels)), forward(self, z, labels))[1])
+    generate(generate_config(f"ckpt_path={conditional}", "num_images=6", "class=[2,5]", "truncation=0.5",
+                             f"output_dir={tmp_path / 'a'}"))
+    (z, labels), = seen
+    assert labels.tolist() == [2, 5, 2, 5, 2, 5] and z.abs().max() <= 0.5
+
+    generate(generate_config(f"ckpt_path={conditional}", "seeds=0-5", f"output_dir={tmp_path / 'b'}"))
+    generate(generate_config(f"ckpt_path={conditional}", "seeds=[4,1]", f"output_dir={tmp_path / 'c'}"))
+    assert sorted(p.name for p in (tmp_path / "b").glob("seed*")) == [f"seed{s:04d}.png" for s in range(6)]
+    for name in ("seed0001.png", "seed0004.png"):  # a seed's image whatever else is asked
+        assert (tmp_path / "b" / name).read_bytes() == (tmp_path / "c" / name).read_bytes()
+    assert (tmp_path / "b" / "seed0001.png").read_bytes() != (tmp_path / "b" / "seed0004.png").read_bytes()
+
+    with pytest.raises(UsageError, match="class=12 must be a class in \\[0, 9\\]"):
+        generate(generate_config(f"ckpt_path={conditional}", "class=12", f"output_dir={tmp_path / 'd'}"))
