@@ -13,11 +13,15 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+from dcgan import console
+from dcgan.checkpoints import RunCheckpoints
 from dcgan.config import check_config, instantiate_node
 from dcgan.errors import UsageError
 from dcgan.gan import DCGAN
+from dcgan.launch import launch_time, rank_suffix, under_torchrun
 from dcgan.parallel import register as register_gan_ddp
 from dcgan.quality import QualityMetrics
+from dcgan.sinks import finish
 from dcgan.sweep import UNRANKED, job_name
 
 TOP_LEVEL = {"seed": int, "ckpt_path": str | None, "objective": str,
@@ -29,7 +33,13 @@ ARCHITECTURE = {"nz": "model.nz", "ngf": "model.ngf", "ndf": "model.ndf", "chann
                 "num_classes": "classes (data.labels)"}
 MIRRORED = {"nz", "ngf", "ndf", "channels", "image_size", "norm", "num_classes"}  # network arguments the keys above set
 OmegaConf.register_new_resolver("job_name", job_name, replace=True)  # names a sweep's job directories
+# names run directories; cached in the config, so a job that submitit runs from the pickled config
+# (a process of its own) reads the sweep's time, not its own
+OmegaConf.register_new_resolver("launch_time", launch_time, replace=True, use_cache=True)
+OmegaConf.register_new_resolver("rank_suffix", rank_suffix, replace=True)  # names torchrun ranks' logs
 register_gan_ddp()  # trainer.devices > 1: DDP over G and D separately (src/dcgan/parallel.py)
+console.quiet_third_parties()
+PRESETS = ("experiment", "model", "trainer", "logger", "debug")  # config groups the start line names
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -41,16 +51,20 @@ def train(cfg: DictConfig) -> dict[str, float]:
     model = instantiate_node(cfg.model, "model", num_classes=getattr(datamodule, "num_classes", 0))  # the data's
     if cfg.ckpt_path:
         check_resumable(cfg.ckpt_path, model)
-    callbacks = [instantiate_node(node, f"callbacks.{name}") for name, node in cfg.callbacks.items()]
-    logger = instantiate_node(cfg.logger, "logger")
-    trainer = instantiate_node(cfg.trainer, "trainer", callbacks=callbacks, logger=logger)
+    callbacks = [instantiate_node(node, f"callbacks.{name}") for name, node in cfg.callbacks.items() if node]
+    loggers = [instantiate_node(node, f"logger.{name}") for name, node in (cfg.logger or {}).items() if node]
+    trainer = instantiate_node(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
     output_dir = Path(cfg.paths.output_dir)
     if trainer.is_global_zero:  # the resolved options, beside the run they produced
         output_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(cfg, output_dir / "config.yaml", resolve=True)
+        console.starting(output_dir, describe_data(cfg), chosen_presets())
 
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path and Path(cfg.ckpt_path).expanduser(),
-                weights_only=True)  # a checkpoint runs no pickled code
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path and Path(cfg.ckpt_path).expanduser(),
+                    weights_only=True)  # a checkpoint runs no pickled code
+    finally:
+        finish(loggers)
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
     if trainer.is_global_zero:  # what a sweep's summary reads
         (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
@@ -60,7 +74,24 @@ def train(cfg: DictConfig) -> dict[str, float]:
                        f"so this run is not ranked; logged: {', '.join(sorted(metrics))}")
             (output_dir / UNRANKED).write_text(missing + "\n")
             print(f"warning: {missing}", file=sys.stderr)
+        checkpoints = next((Path(cb.dirpath) for cb in callbacks if isinstance(cb, RunCheckpoints)), None)
+        console.finished(output_dir, metrics, checkpoints, trainer.max_epochs)
     return metrics
+
+
+def describe_data(cfg: DictConfig) -> str:
+    """e.g. 'data/digits at 32x32, greyscale with class labels': what the start line says is trained on."""
+    root, size, channels = (OmegaConf.select(cfg, f"data.{key}") for key in ("root", "image_size", "channels"))
+    labels = " with class labels" if OmegaConf.select(cfg, "data.labels") else ""
+    return f"{root} at {size}x{size}, {'greyscale' if channels == 1 else 'RGB'}{labels}"
+
+
+def chosen_presets() -> dict[str, str]:
+    """The config groups' choices this run was composed with (outside Hydra, as in tests: none)."""
+    if not HydraConfig.initialized():
+        return {}
+    choices = HydraConfig.get().runtime.choices
+    return {group: choices[group] for group in PRESETS if choices.get(group) not in (None, "default")}
 
 
 def check_resumable(ckpt_path: str, model: DCGAN) -> None:
@@ -90,6 +121,8 @@ def check_resumable(ckpt_path: str, model: DCGAN) -> None:
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float:
     """Train and return the objective, which sweepers (Optuna) minimise or maximise."""
+    if under_torchrun() and HydraConfig.get().mode == RunMode.MULTIRUN:  # hparams_search= sweeps too
+        raise SystemExit(SWEEP_UNDER_TORCHRUN)
     try:
         return train(cfg).get(cfg.objective, float("nan"))  # NaN: not ranked, and why is in unranked.txt
     except UsageError as error:
@@ -100,5 +133,19 @@ def main(cfg: DictConfig) -> float:
         raise SystemExit(128 + signal.SIGTERM) from None
 
 
+def folder_unless_chosen(argv: list[str]) -> list[str]:
+    """`python train.py data.root=~/photos` trains on that folder with the folder preset (64x64 RGB):
+    the built-in digits are the default only while no data.root is given and no preset chosen."""
+    keys = {argument.split("=", 1)[0].lstrip("+~") for argument in argv[1:]}
+    return [*argv, "experiment=folder"] if "data.root" in keys and not keys & {"experiment", "data"} else argv
+
+
+SWEEP_UNDER_TORCHRUN = ("error: -m (a Hydra sweep) cannot run under torchrun: every rank would run every job and "
+                        "their DDP groups would not meet; start one torchrun per job, or sweep with python train.py "
+                        "-m trainer.devices=N, which starts each job's ranks itself")
+
 if __name__ == "__main__":
+    if under_torchrun() and {"-m", "--multirun"} & set(sys.argv):
+        raise SystemExit(SWEEP_UNDER_TORCHRUN)
+    sys.argv = folder_unless_chosen(sys.argv)
     main()

@@ -30,7 +30,8 @@ class RankProbe(pl.Callback):
             "images": [x for batch in self.batches for x in batch],
             "shapes": self.shapes,
             "wrapped": [type(net).__name__ for net in pl_module.train_nets()[:2]],
-            "weights": hashlib.md5(b"".join(p.detach().cpu().numpy().tobytes() for p in pl_module.parameters())).hexdigest(),
+            "weights": hashlib.md5(b"".join(p.detach().cpu().numpy().tobytes()
+                                            for p in pl_module.parameters())).hexdigest(),
             "norms": sorted({type(m).__name__ for m in pl_module.modules() if "Norm" in type(m).__name__}),
         }
         (self.dirpath / f"rank{trainer.global_rank}.json").write_text(json.dumps(report))
@@ -164,3 +165,21 @@ class BrokenDisk(pl.Callback):
             raise OSError("No space left on device")
 
         io.save_checkpoint = half_then_fail
+
+
+class StepCounter(pl.Callback):
+    """Writes to `path` how many batches were trained and which optimizer stepped, in order."""
+
+    def __init__(self, path: str):
+        self.path = Path(path)
+        self.batches = 0
+        self.steps: list[str] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.batches += 1
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        self.steps.append("gd"[trainer.optimizers.index(optimizer)])
+
+    def on_train_end(self, trainer, pl_module):
+        self.path.write_text(json.dumps({"batches": self.batches, "optimizer_steps": self.steps}))

@@ -24,7 +24,7 @@ needs_gpu = pytest.mark.skipif(
 def train_py(cwd: Path, digits_root: Path, *overrides: str, multirun: bool = False) -> subprocess.CompletedProcess:
     """python train.py [-m] <overrides>, shrunk, with tests/ importable by every rank (RankProbe)."""
     command = [sys.executable, str(ROOT / "train.py"), *(["-m"] if multirun else []), *SHRINK,
-               f"data.root={digits_root}", *overrides]
+               "experiment=digits", f"data.root={digits_root}", *overrides]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])}
     result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -41,7 +41,7 @@ def event_files(run: Path) -> list[Path]:
 
 @pytest.mark.slow
 def test_two_cpu_ranks_train_one_run(tmp_path: Path, digits_root: Path):
-    train_py(tmp_path, digits_root, "trainer.devices=2", "callbacks.checkpoints.every_n_epochs=1", probe(tmp_path / "probe"))
+    train_py(tmp_path, digits_root, "trainer=ddp_sim", "callbacks.checkpoints.every_n_epochs=1", probe(tmp_path / "probe"))
     (run,) = [p for p in (tmp_path / "outputs").glob("*/*") if p.is_dir()]  # one run directory
     assert not (tmp_path / "multirun").exists()
     assert len(event_files(run)) == 1  # only rank 0 writes events, grids and checkpoints

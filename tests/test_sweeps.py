@@ -27,7 +27,7 @@ SCALARS = {"train/loss_d", "train/loss_g", "train/d_x", "train/d_g_z1", "train/d
 def sweep(cwd: Path, digits_root: Path, *overrides: str, check: bool = True) -> tuple[Path, str]:
     """python train.py -m <overrides>, shrunk, with tests/probes.py importable by the jobs;
     returns its sweep directory and what it printed to stderr."""
-    command = [sys.executable, str(ROOT / "train.py"), "-m", *SHRINK, f"data.root={digits_root}", *overrides]
+    command = [sys.executable, str(ROOT / "train.py"), "-m", *SHRINK, "experiment=digits", f"data.root={digits_root}", *overrides]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
     result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
     if check:
@@ -98,7 +98,7 @@ def test_a_failed_job_gets_a_row_and_keeps_the_others(tmp_path: Path, digits_roo
 @pytest.mark.slow
 def test_an_objective_that_was_not_logged_is_said_after_a_run_and_leaves_sweep_jobs_unranked(tmp_path: Path,
                                                                                            digits_root: Path):
-    command = [sys.executable, str(ROOT / "train.py"), *SHRINK, f"data.root={digits_root}", "objective=val/nothing",
+    command = [sys.executable, str(ROOT / "train.py"), *SHRINK, "experiment=digits", f"data.root={digits_root}", "objective=val/nothing",
                f"hydra.run.dir={tmp_path / 'run'}"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0  # the run is done and saved

@@ -1,13 +1,13 @@
-"""What training shows: grids and hyperparameters in TensorBoard, statistics in the progress bar."""
+"""What training shows: grids and hyperparameters in the loggers (sinks.py), statistics in the
+progress bar."""
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import TQDMProgressBar
-from pytorch_lightning.loggers import TensorBoardLogger
 from torch import Tensor
-from torch.utils.tensorboard.summary import hparams
 from torchvision.utils import make_grid
 
+from dcgan.sinks import log_hyperparameters, log_image
 
 
 def to_grid(images: Tensor, nrow: int = 8) -> Tensor:
@@ -59,9 +59,8 @@ class ImageGrids(pl.Callback):
 
     @staticmethod
     def _add(trainer: pl.Trainer, tag: str, images: Tensor, step: int, nrow: int = 8) -> None:
-        for logger in trainer.loggers:
-            if isinstance(logger, TensorBoardLogger) and trainer.is_global_zero:
-                logger.experiment.add_image(tag, to_grid(images, nrow), global_step=step)
+        if trainer.is_global_zero:
+            log_image(trainer, tag, to_grid(images, nrow), step)
 
 
 class ProgressBar(TQDMProgressBar):
@@ -85,9 +84,9 @@ class ProgressBar(TQDMProgressBar):
 
 
 class HParams(pl.Callback):
-    """The run's hyperparameters in TensorBoard's HParams tab, written when training ends, with
-    the train/ and val/ scalars as its metrics (the tab shows their last values), so the runs of
-    a sweep can be sorted there."""
+    """The run's hyperparameters (the model's first, then the data's and the trainer's) with its
+    final metrics (val/fid first, then val/ and train/), written when training ends to every
+    logger: TensorBoard's HParams tab, where a sweep can be sorted, W&B's config, MLflow's params."""
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.is_global_zero:
@@ -98,10 +97,6 @@ class HParams(pl.Callback):
         params |= {"trainer/precision": trainer.precision, "trainer/world_size": trainer.world_size,
                    "trainer/max_epochs": trainer.max_epochs, "seed": torch.initial_seed()}
         params = {k: v if isinstance(v, (bool, int, float, str)) else str(v) for k, v in params.items()}
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(("train/", "val/"))}
-        for logger in trainer.loggers:
-            if isinstance(logger, TensorBoardLogger):
-                writer = logger.experiment._get_file_writer()  # the run's own event file, as Lightning's
-                for summary in hparams(params, metrics):
-                    writer.add_summary(summary)
-                logger.experiment.flush()
+        logged = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(("train/", "val/"))}
+        order = sorted(logged, key=lambda name: (name != "val/fid", not name.startswith("val/"), name))
+        log_hyperparameters(trainer, params, {name: logged[name] for name in order})

@@ -61,6 +61,8 @@ class RunCheckpoints(Checkpoint):
                            f"resume with ckpt_path={self.last} and the same options")
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.fast_dev_run:
+            return
         score = trainer.callback_metrics.get(self.monitor) if self.monitor else None
         improved = score is not None and (self.best is None or float(score) < self.best)
         if improved:
@@ -75,7 +77,10 @@ class RunCheckpoints(Checkpoint):
             copy_atomically(self.last, self.dirpath / "best.ckpt")
 
     def save(self, trainer: pl.Trainer) -> None:
-        """Write last.ckpt; every rank must call it (Lightning gathers state, rank 0 writes)."""
+        """Write last.ckpt; every rank must call it (Lightning gathers state, rank 0 writes).
+        Not under fast_dev_run, which is for trying code, not keeping results."""
+        if trainer.fast_dev_run:
+            return
         weights = [p.detach() for p in trainer.lightning_module.parameters()]
         if not torch.stack([w.isfinite().all() for w in weights]).all():  # one sync per checkpoint
             raise TrainingDiverged(

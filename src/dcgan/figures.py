@@ -15,6 +15,8 @@ from pytorch_lightning.loggers import TensorBoardLogger  # noqa: E402
 from pytorch_lightning.utilities import rank_zero_warn  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
+from dcgan.sinks import log_figure  # noqa: E402
+
 
 class TrainingFigures(pl.Callback):
     """progress.gif (the fixed-noise grids, one frame each), loss_curves.png (G's and D's loss
@@ -65,6 +67,9 @@ class TrainingFigures(pl.Callback):
                 self._real_vs_fake(_image(real[0]), frames[-1])
         if all(losses.values()):
             self._loss_curves(losses)
+        for name in ("progress.gif", "loss_curves.png", "real_vs_fake.png"):  # to every other logger too
+            if (self.dirpath / name).exists():
+                log_figure(trainer, self.dirpath / name)
 
     def _loss_curves(self, series: dict) -> None:
         figure = plt.figure(figsize=(10, 5))
@@ -90,15 +95,17 @@ class TrainingFigures(pl.Callback):
 
 def _events_between(log_dir: str, first: int, end: float) -> tuple[dict[str, list], dict[str, list]]:
     """The images and the scalars logged in log_dir at iterations first <= step < end, by tag."""
-    events = EventAccumulator(log_dir, size_guidance={"images": 0, "scalars": 0})
-    events.Reload()
-    tags = events.Tags()
-
-    def within(found: list) -> list:
-        return [event for event in found if first <= event.step < end]
-
-    return ({tag: within(events.Images(tag)) for tag in tags["images"]},
-            {tag: within(events.Scalars(tag)) for tag in tags["scalars"]})
+    images: dict[str, list] = {}
+    scalars: dict[str, list] = {}
+    for path in sorted(Path(log_dir).glob("events.out.tfevents.*")):  # read as files: a directory
+        events = EventAccumulator(str(path), size_guidance={"images": 0, "scalars": 0})  # watcher logs its end
+        events.Reload()
+        tags = events.Tags()
+        for tag in tags["images"]:
+            images.setdefault(tag, []).extend(e for e in events.Images(tag) if first <= e.step < end)
+        for tag in tags["scalars"]:
+            scalars.setdefault(tag, []).extend(e for e in events.Scalars(tag) if first <= e.step < end)
+    return images, scalars
 
 
 def _tensorboard(trainer: pl.Trainer) -> TensorBoardLogger | None:

@@ -4,6 +4,7 @@ register() makes Lightning's "ddp" strategies (the ones strategy="auto" picks fo
 or nodes) mean GANDDPStrategy; train.py calls it.
 """
 
+import inspect
 import os
 import subprocess
 import sys
@@ -15,6 +16,8 @@ from pytorch_lightning.strategies.launchers.subprocess_script import _Subprocess
 from torch.nn.parallel import DistributedDataParallel
 
 from dcgan.errors import UsageError
+
+DDP_OPTIONS = inspect.signature(DistributedDataParallel).parameters
 
 
 class GANDDPStrategy(DDPStrategy):
@@ -43,10 +46,13 @@ class GANDDPStrategy(DDPStrategy):
 
     def configure_ddp(self) -> None:
         device_ids = self.determine_ddp_device_ids()
-        # No buffer broadcast: D runs twice before its backward, and a broadcast at the second
-        # forward rewrites the BatchNorm running stats that cuDNN saved for the first one's
-        # backward ("modified by an inplace operation"). Training never reads running stats.
-        kwargs = {"broadcast_buffers": False, **self._ddp_kwargs}
+        # No buffer broadcast before each forward: D runs twice before its backward, and a
+        # broadcast at the second forward rewrites the BatchNorm running stats that cuDNN saved for
+        # the first one's backward ("modified by an inplace operation"). Training never reads
+        # running stats. Torch 2.14 renamed the option (its old name warns); the new one still syncs
+        # them once, at the start, which is harmless.
+        no_sync = "forward_sync_buffers" if "forward_sync_buffers" in DDP_OPTIONS else "broadcast_buffers"
+        kwargs = {no_sync: False, **self._ddp_kwargs}
         self.lightning_module.distribute(lambda net: DistributedDataParallel(net, device_ids=device_ids, **kwargs))
 
     def teardown(self) -> None:

@@ -133,4 +133,4 @@ class QualityMetrics(pl.Callback):
                 self.distance.update(to_uint8(pl_module(z, labels)), real=False)
             done += size
         fid, kid = self.distance.compute()  # synchronised across ranks
-        pl_module.log_dict({"val/fid": fid, "val/kid": kid})
+        pl_module.log_dict({"val/fid": fid, "val/kid": kid}, sync_dist=True)  # the same on every rank already

@@ -48,8 +48,6 @@ class ResumableLoader(DataLoader):
     the state_dict of such a loader in checkpoints and loads it on resume before the first batch,
     so a resumed run goes on with the batches an uninterrupted one would have trained."""
 
-    sampler: EpochShuffle
-
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._batches = 0  # of the current epoch, handed out
@@ -65,7 +63,8 @@ class ResumableLoader(DataLoader):
             yield batch
 
     def state_dict(self) -> dict[str, int]:
-        return {"epoch": self.sampler.epoch, "batches": self._batches}
+        return {"epoch": getattr(self.sampler, "epoch", 0), "batches": self._batches}
 
     def load_state_dict(self, state_dict: dict[str, int]) -> None:
-        self.sampler.resume(state_dict["epoch"], state_dict["batches"] * self.batch_size)
+        if isinstance(self.sampler, EpochShuffle):  # Lightning's overfit_batches puts a sequential one in
+            self.sampler.resume(state_dict["epoch"], state_dict["batches"] * self.batch_size)

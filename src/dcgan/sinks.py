@@ -1,0 +1,63 @@
+"""Images and hyperparameters to every logger that can hold them, each through its own library's
+API: TensorBoard, Weights & Biases and MLflow. CSV holds numbers only (and hparams.yaml)."""
+
+from pathlib import Path
+
+import pytorch_lightning as pl
+from PIL import Image
+from pytorch_lightning.loggers import MLFlowLogger, TensorBoardLogger, WandbLogger
+from torch import Tensor
+from torch.utils.tensorboard.summary import hparams as hparams_summary
+from torchvision.transforms.functional import to_pil_image, to_tensor
+
+
+def log_image(trainer: pl.Trainer, tag: str, image: Tensor, step: int) -> None:
+    """A (3, H, W) image in [0, 1], at the iteration `step` (rank 0 only)."""
+    if not trainer.is_global_zero:
+        return
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            logger.experiment.add_image(tag, image, global_step=step)
+        elif isinstance(logger, WandbLogger):
+            logger.log_image(key=tag, images=[to_pil_image(image)], step=step)
+        elif isinstance(logger, MLFlowLogger):
+            logger.experiment.log_image(logger.run_id, to_pil_image(image), artifact_file=f"{tag}/{step:07d}.png")
+
+
+def log_figure(trainer: pl.Trainer, path: Path) -> None:
+    """A figure file of the run directory (PNG or GIF), once training is over (rank 0 only)."""
+    if not trainer.is_global_zero:
+        return
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger) and path.suffix == ".png":  # TensorBoard has no animations
+            logger.experiment.add_image(f"figures/{path.stem}", to_tensor(Image.open(path).convert("RGB")))
+        elif isinstance(logger, WandbLogger):
+            import wandb  # the wandb extra; installed whenever a WandbLogger runs
+
+            media = wandb.Video(str(path), format="gif") if path.suffix == ".gif" else wandb.Image(str(path))
+            logger.experiment.log({f"figures/{path.stem}": media})
+        elif isinstance(logger, MLFlowLogger):
+            logger.experiment.log_artifact(logger.run_id, str(path), "figures")
+
+
+def log_hyperparameters(trainer: pl.Trainer, params: dict, metrics: dict[str, float]) -> None:
+    """The run's hyperparameters with its final metrics: TensorBoard's HParams tab (in the given
+    order), W&B's config, MLflow's params, CSV's hparams.yaml (rank 0 only)."""
+    if not trainer.is_global_zero:
+        return
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            writer = logger.experiment._get_file_writer()  # the run's own event file, as Lightning's
+            for summary in hparams_summary(params, metrics):
+                writer.add_summary(summary)
+            logger.experiment.flush()
+        else:
+            logger.log_hyperparams(params)
+
+
+def finish(loggers: list) -> None:
+    """End the runs of loggers that keep one open in the process (W&B): a sweep's next job, in
+    the same process, would otherwise log into this job's run."""
+    for logger in loggers:
+        if isinstance(logger, WandbLogger) and logger._experiment is not None:
+            logger.experiment.finish()

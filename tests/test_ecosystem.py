@@ -1,0 +1,218 @@
+"""Habits from lightning-hydra-template and Lightning: trainer, debug and logger presets, torchrun,
+a quiet console with a line at each end of a run, HParams in order, and data.root alone."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from conftest import ROOT, SHRINK, compose_config
+from test_parallel import probe
+from train import train
+
+needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def train_py(cwd: Path, *arguments: str, launcher: tuple[str, ...] = (), check: bool = True) -> str:
+    """python train.py <arguments> (or under launcher, e.g. torchrun) in cwd: what it printed."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests"), "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}"}
+    result = subprocess.run([*(launcher or (sys.executable,)), str(ROOT / "train.py"), *arguments], cwd=cwd, env=env,
+                            capture_output=True, text=True, timeout=600)
+    if check:
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    return result.stdout + result.stderr
+
+
+def only_run(directory: Path) -> Path:
+    (run,) = [p for p in directory.glob("*/*") if p.is_dir()]
+    return run
+
+
+# Trainer presets ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("preset", ["cpu", "gpu", "ddp", "ddp_sim"])
+def test_trainer_presets_are_thin_files_over_the_default(preset: str):
+    trainer = compose_config([f"trainer={preset}"], shrink=False).trainer
+    expected = {"cpu": ("cpu", 1, "auto"), "gpu": ("gpu", 1, "auto"), "ddp": ("gpu", -1, "ddp"),
+                "ddp_sim": ("cpu", 2, "ddp")}[preset]
+    assert (trainer.accelerator, trainer.devices, trainer.strategy) == expected
+    assert trainer.benchmark is True and trainer.use_distributed_sampler is False  # the rest is default.yaml's
+
+
+def test_trainer_cpu_trains_two_batches(run_config):
+    metrics = train(run_config("trainer=cpu", "trainer.limit_train_batches=2", "~callbacks.figures"))
+    assert "train/loss_g" in metrics
+
+
+@needs_gpu
+@pytest.mark.parametrize("preset", ["gpu", "ddp"])
+def test_gpu_trainer_presets_train_two_batches(tmp_path: Path, digits_root: Path, preset: str):
+    train_py(tmp_path, *[s for s in SHRINK if "accelerator" not in s], "experiment=digits", f"data.root={digits_root}", f"trainer={preset}",
+             "trainer.devices=1", "trainer.limit_train_batches=2")
+
+
+# Debug presets ---------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_fast_dev_run_takes_one_whole_iteration_and_writes_apart(tmp_path: Path, digits_root: Path):
+    printed = train_py(tmp_path, *SHRINK, "experiment=digits", f"data.root={digits_root}", "debug=fdr",
+                       f"+callbacks.steps={{_target_: probes.StepCounter, path: '{tmp_path / 'steps.json'}'}}")
+    steps = json.loads((tmp_path / "steps.json").read_text())
+    assert steps == {"batches": 1, "optimizer_steps": ["d", "g"]}  # one batch; D's update, then G's
+    assert not (tmp_path / "outputs").exists()
+    run = only_run(tmp_path / "debug")
+    assert f"into {run}" in printed and not (run / "checkpoints").exists()  # fast_dev_run keeps nothing
+
+
+def test_overfit_repeats_the_same_batches_every_epoch(tmp_path: Path, digits_root: Path):
+    shrink = [item for item in SHRINK if not item.startswith("callbacks.quality")]  # the preset has no FID
+    train(compose_config([*shrink, "debug=overfit", "trainer.max_epochs=2", f"data.root={digits_root}",
+                          f"paths.output_dir={tmp_path / 'run'}", probe(tmp_path / "probe")], shrink=False))
+    seen = json.loads((tmp_path / "probe" / "rank0.json").read_text())["images"]
+    assert len(seen) == 2 * 3 * 16 and seen[: 3 * 16] == seen[3 * 16:]  # 3 batches of 16, twice
+
+
+def test_limit_and_profiler_presets(run_config, tmp_path: Path):
+    train(run_config("debug=limit", "~callbacks.figures"))
+    train(run_config("debug=profiler", "trainer.limit_train_batches=2", f"paths.output_dir={tmp_path / 'profiled'}"))
+    assert "run_training_epoch" in (tmp_path / "profiled" / "fit-profile.txt").read_text()
+
+
+# Loggers ---------------------------------------------------------------------------------------
+
+def test_csv_logger_keeps_the_scalars_and_the_hyperparameters(run_config, tmp_path: Path):
+    train(run_config("logger=csv", "~callbacks.figures"))
+    metrics = (tmp_path / "run" / "csv" / "metrics.csv").read_text()
+    assert "train/loss_g" in metrics.splitlines()[0] and len(metrics.splitlines()) > 2
+    assert yaml.safe_load((tmp_path / "run" / "csv" / "hparams.yaml").read_text())["model/lr"] == 2e-4
+
+
+def test_wandb_offline_holds_the_grids_figures_scalars_and_hyperparameters(run_config, tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    train(run_config("logger=[tensorboard,wandb]", "logger.wandb.offline=true"))
+    (run,) = (tmp_path / "run" / "wandb").glob("offline-run-*")
+    media = {path.name.rsplit("_", 2)[0] for path in (run / "files" / "media" / "images").rglob("*.png")}
+    assert {"fixed_noise", "real", "interpolation", "loss_curves", "real_vs_fake"} <= media
+    (log,) = run.glob("run-*.wandb")  # W&B's own record of the run, synced later with `wandb sync`
+    assert b"train/loss_g" in log.read_bytes() and b"model/lr" in log.read_bytes()
+
+
+def test_mlflow_store_holds_the_grids_figures_scalars_and_hyperparameters(run_config, tmp_path: Path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.chdir(tmp_path)  # mlflow.db and mlruns/ where train.py is launched
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    train(run_config("logger=many"))
+    client = MlflowClient("sqlite:///mlflow.db")
+    (experiment,) = [e for e in client.search_experiments() if e.name == "dcgan-lightning"]
+    (mlflow_run,) = client.search_runs([experiment.experiment_id])
+    assert len(client.get_metric_history(mlflow_run.info.run_id, "train/loss_g")) == 4
+    assert mlflow_run.data.params["model/lr"] == "0.0002"
+    artifacts = {a.path for a in client.list_artifacts(mlflow_run.info.run_id)}
+    assert {"samples", "figures"} <= artifacts
+    grids = client.list_artifacts(mlflow_run.info.run_id, "samples/fixed_noise")
+    assert [Path(a.path).name for a in grids] == ["0000000.png", "0000001.png", "0000003.png"]
+    assert (tmp_path / "run" / "csv" / "metrics.csv").exists() and list((tmp_path / "run" / "tensorboard").iterdir())
+
+
+# torchrun --------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def torchrun() -> tuple[str, ...]:
+    return (sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}")
+
+
+@pytest.mark.slow
+def test_torchrun_trains_one_run_in_one_directory(tmp_path: Path, digits_root: Path):
+    train_py(tmp_path, *SHRINK, "experiment=digits", f"data.root={digits_root}", "trainer.devices=2", probe(tmp_path / "probe"),
+             launcher=torchrun())
+    run = only_run(tmp_path / "outputs")
+    assert len(list(run.rglob("events.out.tfevents.*"))) == 1 and (run / "checkpoints" / "last.ckpt").exists()
+    ranks = [json.loads((tmp_path / "probe" / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["world_size"] for r in ranks] == [2, 2] and ranks[0]["weights"] == ranks[1]["weights"]
+    assert sorted(p.name for p in run.glob("*.log")) == ["train.log", "train_rank1.log"]
+
+
+def test_ranks_started_in_different_seconds_name_the_same_directory(tmp_path: Path):
+    """Every rank names the run directory after the torchrun agent's start, its parent's."""
+    child = ("import time, sys; sys.path.insert(0, {src!r}); from dcgan.launch import launch_time; "
+             "print(launch_time('%Y-%m-%d/%H-%M-%S'))").format(src=str(ROOT / "src"))
+    parent = (f"import subprocess, sys, time; first = subprocess.run([sys.executable, '-c', {child!r}], capture_output=True,"
+              f" text=True).stdout; time.sleep(1.2); second = subprocess.run([sys.executable, '-c', {child!r}], "
+              "capture_output=True, text=True).stdout; print(first.strip(), second.strip())")
+    env = {**os.environ, "TORCHELASTIC_RUN_ID": "test"}
+    first, second = subprocess.run([sys.executable, "-c", parent], env=env, capture_output=True, text=True,
+                                   timeout=120).stdout.split()
+    assert first == second
+
+
+def test_a_sweep_under_torchrun_is_refused_in_one_line(tmp_path: Path, digits_root: Path):
+    printed = train_py(tmp_path, "-m", *SHRINK, "experiment=digits", f"data.root={digits_root}", "model.lr=1e-4,2e-4", check=False,
+                       launcher=torchrun())
+    assert "error: -m (a Hydra sweep) cannot run under torchrun" in printed
+    assert "train.py\", line" not in printed and not (tmp_path / "multirun").exists()  # before any work
+
+
+# The console -----------------------------------------------------------------------------------
+
+NOISE = ["litlogger", "LeafSpec", "was configured so 100%", "broadcast_buffers", "No path found after",
+         "It is recommended to use"]
+
+
+@pytest.mark.slow
+def test_the_console_says_where_the_run_goes_and_what_came_of_it_and_little_else(tmp_path: Path, digits_root: Path):
+    printed = train_py(tmp_path, *SHRINK, "experiment=digits", f"data.root={digits_root}", "trainer.devices=2")  # two ranks: twice the noise
+    assert not [line for line in printed.splitlines() if any(noise in line for noise in NOISE)]
+    run = only_run(tmp_path / "outputs")
+    assert (f"dcgan: training on {digits_root} at 16x16, greyscale (experiment=digits, model=dcgan, logger=tensorboard) "
+            f"into {run}; watch it with: tensorboard --logdir {run}") in printed
+    assert (f"dcgan: done, val/fid {json.loads((run / 'metrics.json').read_text())['val/fid']:.2f}; checkpoints in "
+            f"{run / 'checkpoints'}, figures and logs in {run}; go on with: python train.py <the same options> "
+            f"ckpt_path={run / 'checkpoints' / 'last.ckpt'} trainer.max_epochs=2") in printed
+
+
+def test_hparams_list_the_model_first_and_val_fid_first(run_config, tmp_path: Path):
+    train(run_config("~callbacks.figures"))
+    (events,) = (tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*")
+    accumulator = EventAccumulator(str(events))
+    accumulator.Reload()
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    content = accumulator.PluginTagToContent("hparams")["_hparams_/experiment"]
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(content).experiment
+    names = [info.name for info in experiment.hparam_infos]
+    first_data = names.index(next(n for n in names if n.startswith("data/")))
+    assert all(n.startswith("model/") for n in names[:first_data]) and names[first_data - 1].startswith("model/")
+    assert [info.name.tag for info in experiment.metric_infos][:2] == ["val/fid", "val/kid"]
+
+
+# data.root alone --------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_data_root_alone_trains_on_that_folder_with_the_folder_defaults(tmp_path: Path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        Image.fromarray(rng.integers(0, 256, (30, 30, 3), dtype=np.uint8)).save(photos / f"{i}.jpg")
+    printed = train_py(tmp_path, f"data.root={photos}", "data.batch_size=8", "data.image_size=16", "trainer.max_epochs=1",
+                       "trainer.limit_train_batches=2", "callbacks.progress_bar.refresh_rate=0", "model.ngf=8",
+                       "model.ndf=8", "callbacks.quality.num_fake=32", "callbacks.quality.num_real=32",
+                       "callbacks.quality.kid_subset_size=16")
+    config = yaml.safe_load((only_run(tmp_path / "outputs") / "config.yaml").read_text())
+    assert config["data"]["_target_"] == "dcgan.data.ImageFolderDataModule" and config["data"]["channels"] == 3
+    assert f"dcgan: training on {photos} at 16x16, RGB (experiment=folder" in printed
