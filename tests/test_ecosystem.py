@@ -99,6 +99,9 @@ def test_csv_logger_keeps_the_scalars_and_the_hyperparameters(run_config, tmp_pa
 def test_wandb_offline_holds_the_grids_figures_scalars_and_hyperparameters(run_config, tmp_path: Path, monkeypatch):
     monkeypatch.setenv("WANDB_SILENT", "true")
     train(run_config("logger=[tensorboard,wandb]", "logger.wandb.offline=true"))
+    import wandb
+
+    wandb.teardown()  # its service writes the run file in its own time; this waits until it has (or at exit)
     (run,) = (tmp_path / "run" / "wandb").glob("offline-run-*")
     media = {path.name.rsplit("_", 2)[0] for path in (run / "files" / "media" / "images").rglob("*.png")}
     assert {"fixed_noise", "real", "interpolation", "loss_curves", "real_vs_fake"} <= media
