@@ -140,9 +140,9 @@ def folder_unless_chosen(argv: list[str]) -> list[str]:
     return [*argv, "experiment=folder"] if "data.root" in keys and not keys & {"experiment", "data"} else argv
 
 
-SWEEP_UNDER_TORCHRUN = ("error: -m (a Hydra sweep) cannot run under torchrun: every rank would run every job and "
-                        "their DDP groups would not meet; start one torchrun per job, or sweep with python train.py "
-                        "-m trainer.devices=N, which starts each job's ranks itself")
+SWEEP_UNDER_TORCHRUN = ("error: -m (a Hydra sweep) cannot run under torchrun: every rank would run every job "
+                        "and their DDP groups would not meet; start one torchrun per job, or sweep with "
+                        "python train.py -m trainer.devices=N, which starts each job's ranks itself")
 
 if __name__ == "__main__":
     if under_torchrun() and {"-m", "--multirun"} & set(sys.argv):

@@ -24,12 +24,18 @@ needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CU
 
 def train_py(cwd: Path, *arguments: str, launcher: tuple[str, ...] = (), check: bool = True) -> str:
     """python train.py <arguments> (or under launcher, e.g. torchrun) in cwd: what it printed."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests"), "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}"}
-    result = subprocess.run([*(launcher or (sys.executable,)), str(ROOT / "train.py"), *arguments], cwd=cwd, env=env,
-                            capture_output=True, text=True, timeout=600)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests"),
+           "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}"}
+    result = subprocess.run([*(launcher or (sys.executable,)), str(ROOT / "train.py"), *arguments],
+                            cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
     if check:
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     return result.stdout + result.stderr
+
+
+def digits(root: Path) -> list[str]:
+    """The shrunk options on the built-in digits at root."""
+    return [*SHRINK, "experiment=digits", f"data.root={root}"]
 
 
 def only_run(directory: Path) -> Path:
@@ -45,7 +51,7 @@ def test_trainer_presets_are_thin_files_over_the_default(preset: str):
     expected = {"cpu": ("cpu", 1, "auto"), "gpu": ("gpu", 1, "auto"), "ddp": ("gpu", -1, "ddp"),
                 "ddp_sim": ("cpu", 2, "ddp")}[preset]
     assert (trainer.accelerator, trainer.devices, trainer.strategy) == expected
-    assert trainer.benchmark is True and trainer.use_distributed_sampler is False  # the rest is default.yaml's
+    assert trainer.benchmark is True and trainer.use_distributed_sampler is False  # default.yaml's
 
 
 def test_trainer_cpu_trains_two_batches(run_config):
@@ -56,7 +62,7 @@ def test_trainer_cpu_trains_two_batches(run_config):
 @needs_gpu
 @pytest.mark.parametrize("preset", ["gpu", "ddp"])
 def test_gpu_trainer_presets_train_two_batches(tmp_path: Path, digits_root: Path, preset: str):
-    train_py(tmp_path, *[s for s in SHRINK if "accelerator" not in s], "experiment=digits", f"data.root={digits_root}", f"trainer={preset}",
+    train_py(tmp_path, *[s for s in digits(digits_root) if "accelerator" not in s], f"trainer={preset}",
              "trainer.devices=1", "trainer.limit_train_batches=2")
 
 
@@ -64,8 +70,8 @@ def test_gpu_trainer_presets_train_two_batches(tmp_path: Path, digits_root: Path
 
 @pytest.mark.slow
 def test_fast_dev_run_takes_one_whole_iteration_and_writes_apart(tmp_path: Path, digits_root: Path):
-    printed = train_py(tmp_path, *SHRINK, "experiment=digits", f"data.root={digits_root}", "debug=fdr",
-                       f"+callbacks.steps={{_target_: probes.StepCounter, path: '{tmp_path / 'steps.json'}'}}")
+    counter = f"+callbacks.steps={{_target_: probes.StepCounter, path: '{tmp_path / 'steps.json'}'}}"
+    printed = train_py(tmp_path, *digits(digits_root), "debug=fdr", counter)
     steps = json.loads((tmp_path / "steps.json").read_text())
     assert steps == {"batches": 1, "optimizer_steps": ["d", "g"]}  # one batch; D's update, then G's
     assert not (tmp_path / "outputs").exists()
@@ -83,7 +89,8 @@ def test_overfit_repeats_the_same_batches_every_epoch(tmp_path: Path, digits_roo
 
 def test_limit_and_profiler_presets(run_config, tmp_path: Path):
     train(run_config("debug=limit", "~callbacks.figures"))
-    train(run_config("debug=profiler", "trainer.limit_train_batches=2", f"paths.output_dir={tmp_path / 'profiled'}"))
+    train(run_config("debug=profiler", "trainer.limit_train_batches=2",
+                     f"paths.output_dir={tmp_path / 'profiled'}"))
     assert "run_training_epoch" in (tmp_path / "profiled" / "fit-profile.txt").read_text()
 
 
@@ -96,7 +103,8 @@ def test_csv_logger_keeps_the_scalars_and_the_hyperparameters(run_config, tmp_pa
     assert yaml.safe_load((tmp_path / "run" / "csv" / "hparams.yaml").read_text())["model/lr"] == 2e-4
 
 
-def test_wandb_offline_holds_the_grids_figures_scalars_and_hyperparameters(run_config, tmp_path: Path, monkeypatch):
+def test_wandb_offline_holds_the_grids_figures_scalars_and_hyperparameters(run_config, tmp_path: Path,
+                                                                           monkeypatch):
     monkeypatch.setenv("WANDB_SILENT", "true")
     train(run_config("logger=[tensorboard,wandb]", "logger.wandb.offline=true"))
     import wandb
@@ -109,7 +117,8 @@ def test_wandb_offline_holds_the_grids_figures_scalars_and_hyperparameters(run_c
     assert b"train/loss_g" in log.read_bytes() and b"model/lr" in log.read_bytes()
 
 
-def test_mlflow_store_holds_the_grids_figures_scalars_and_hyperparameters(run_config, tmp_path: Path, monkeypatch):
+def test_mlflow_store_holds_the_grids_figures_scalars_and_hyperparameters(run_config, tmp_path: Path,
+                                                                          monkeypatch):
     from mlflow.tracking import MlflowClient
 
     monkeypatch.chdir(tmp_path)  # mlflow.db and mlruns/ where train.py is launched
@@ -124,7 +133,8 @@ def test_mlflow_store_holds_the_grids_figures_scalars_and_hyperparameters(run_co
     assert {"samples", "figures"} <= artifacts
     grids = client.list_artifacts(mlflow_run.info.run_id, "samples/fixed_noise")
     assert [Path(a.path).name for a in grids] == ["0000000.png", "0000001.png", "0000003.png"]
-    assert (tmp_path / "run" / "csv" / "metrics.csv").exists() and list((tmp_path / "run" / "tensorboard").iterdir())
+    assert (tmp_path / "run" / "csv" / "metrics.csv").exists()
+    assert list((tmp_path / "run" / "tensorboard").iterdir())
 
 
 # torchrun --------------------------------------------------------------------------------------
@@ -136,12 +146,12 @@ def free_port() -> int:
 
 
 def torchrun() -> tuple[str, ...]:
-    return (sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}")
+    return sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}"
 
 
 @pytest.mark.slow
 def test_torchrun_trains_one_run_in_one_directory(tmp_path: Path, digits_root: Path):
-    train_py(tmp_path, *SHRINK, "experiment=digits", f"data.root={digits_root}", "trainer.devices=2", probe(tmp_path / "probe"),
+    train_py(tmp_path, *digits(digits_root), "trainer.devices=2", probe(tmp_path / "probe"),
              launcher=torchrun())
     run = only_run(tmp_path / "outputs")
     assert len(list(run.rglob("events.out.tfevents.*"))) == 1 and (run / "checkpoints" / "last.ckpt").exists()
@@ -154,9 +164,9 @@ def test_ranks_started_in_different_seconds_name_the_same_directory(tmp_path: Pa
     """Every rank names the run directory after the torchrun agent's start, its parent's."""
     child = ("import time, sys; sys.path.insert(0, {src!r}); from dcgan.launch import launch_time; "
              "print(launch_time('%Y-%m-%d/%H-%M-%S'))").format(src=str(ROOT / "src"))
-    parent = (f"import subprocess, sys, time; first = subprocess.run([sys.executable, '-c', {child!r}], capture_output=True,"
-              f" text=True).stdout; time.sleep(1.2); second = subprocess.run([sys.executable, '-c', {child!r}], "
-              "capture_output=True, text=True).stdout; print(first.strip(), second.strip())")
+    start = f"subprocess.run([sys.executable, '-c', {child!r}], capture_output=True, text=True)"
+    parent = (f"import subprocess, sys, time; first = {start}.stdout.strip(); time.sleep(1.2); "
+              f"second = {start}.stdout.strip(); print(first, second)")
     env = {**os.environ, "TORCHELASTIC_RUN_ID": "test"}
     first, second = subprocess.run([sys.executable, "-c", parent], env=env, capture_output=True, text=True,
                                    timeout=120).stdout.split()
@@ -164,7 +174,7 @@ def test_ranks_started_in_different_seconds_name_the_same_directory(tmp_path: Pa
 
 
 def test_a_sweep_under_torchrun_is_refused_in_one_line(tmp_path: Path, digits_root: Path):
-    printed = train_py(tmp_path, "-m", *SHRINK, "experiment=digits", f"data.root={digits_root}", "model.lr=1e-4,2e-4", check=False,
+    printed = train_py(tmp_path, "-m", *digits(digits_root), "model.lr=1e-4,2e-4", check=False,
                        launcher=torchrun())
     assert "error: -m (a Hydra sweep) cannot run under torchrun" in printed
     assert "train.py\", line" not in printed and not (tmp_path / "multirun").exists()  # before any work
@@ -177,14 +187,18 @@ NOISE = ["litlogger", "LeafSpec", "was configured so 100%", "broadcast_buffers",
 
 
 @pytest.mark.slow
-def test_the_console_says_where_the_run_goes_and_what_came_of_it_and_little_else(tmp_path: Path, digits_root: Path):
-    printed = train_py(tmp_path, *SHRINK, "experiment=digits", f"data.root={digits_root}", "trainer.devices=2")  # two ranks: twice the noise
+def test_the_console_says_where_the_run_goes_and_what_came_of_it_and_little_else(tmp_path: Path,
+                                                                                 digits_root: Path):
+    printed = train_py(tmp_path, *digits(digits_root), "trainer.devices=2")  # two ranks: twice the noise
     assert not [line for line in printed.splitlines() if any(noise in line for noise in NOISE)]
     run = only_run(tmp_path / "outputs")
-    assert (f"dcgan: training on {digits_root} at 16x16, greyscale (experiment=digits, model=dcgan, logger=tensorboard) "
+    assert (f"dcgan: training on {digits_root} at 16x16, greyscale "
+            "(experiment=digits, model=dcgan, logger=tensorboard) "
             f"into {run}; watch it with: tensorboard --logdir {run}") in printed
-    assert (f"dcgan: done, val/fid {json.loads((run / 'metrics.json').read_text())['val/fid']:.2f}; checkpoints in "
-            f"{run / 'checkpoints'}, figures and logs in {run}; go on with: python train.py <the same options> "
+    fid = json.loads((run / "metrics.json").read_text())["val/fid"]
+    assert (f"dcgan: done, val/fid {fid:.2f}; checkpoints in {run / 'checkpoints'}, "
+            f"figures and logs in {run}; "
+            "go on with: python train.py <the same options> "
             f"ckpt_path={run / 'checkpoints' / 'last.ckpt'} trainer.max_epochs=2") in printed
 
 
@@ -199,7 +213,7 @@ def test_hparams_list_the_model_first_and_val_fid_first(run_config, tmp_path: Pa
     experiment = plugin_data_pb2.HParamsPluginData.FromString(content).experiment
     names = [info.name for info in experiment.hparam_infos]
     first_data = names.index(next(n for n in names if n.startswith("data/")))
-    assert all(n.startswith("model/") for n in names[:first_data]) and names[first_data - 1].startswith("model/")
+    assert first_data > 0 and all(n.startswith("model/") for n in names[:first_data])
     assert [info.name.tag for info in experiment.metric_infos][:2] == ["val/fid", "val/kid"]
 
 
@@ -212,10 +226,11 @@ def test_data_root_alone_trains_on_that_folder_with_the_folder_defaults(tmp_path
     rng = np.random.default_rng(0)
     for i in range(40):
         Image.fromarray(rng.integers(0, 256, (30, 30, 3), dtype=np.uint8)).save(photos / f"{i}.jpg")
-    printed = train_py(tmp_path, f"data.root={photos}", "data.batch_size=8", "data.image_size=16", "trainer.max_epochs=1",
-                       "trainer.limit_train_batches=2", "callbacks.progress_bar.refresh_rate=0", "model.ngf=8",
+    printed = train_py(tmp_path, f"data.root={photos}", "data.batch_size=8", "data.image_size=16",
+                       "trainer.max_epochs=1", "trainer.limit_train_batches=2",
+                       "callbacks.progress_bar.refresh_rate=0", "model.ngf=8",
                        "model.ndf=8", "callbacks.quality.num_fake=32", "callbacks.quality.num_real=32",
                        "callbacks.quality.kid_subset_size=16")
     config = yaml.safe_load((only_run(tmp_path / "outputs") / "config.yaml").read_text())
-    assert config["data"]["_target_"] == "dcgan.data.ImageFolderDataModule" and config["data"]["channels"] == 3
+    assert (config["data"]["_target_"], config["data"]["channels"]) == ("dcgan.data.ImageFolderDataModule", 3)
     assert f"dcgan: training on {photos} at 16x16, RGB (experiment=folder" in printed

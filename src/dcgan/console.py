@@ -12,7 +12,8 @@ def quiet_third_parties() -> None:
     logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(
         lambda record: "Tip: For seamless cloud logging" not in record.getMessage())
     # Lightning's own use of a torch pytree API that torch deprecated; nothing a user can change.
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", module=r"pytorch_lightning\.")
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)",
+                            module=r"pytorch_lightning\.")
 
 
 def starting(output_dir: Path, data: str, presets: dict[str, str]) -> None:
@@ -24,6 +25,7 @@ def starting(output_dir: Path, data: str, presets: dict[str, str]) -> None:
 def finished(output_dir: Path, metrics: dict[str, float], checkpoints: Path | None, epochs: int) -> None:
     fid = f"val/fid {metrics['val/fid']:.2f}" if "val/fid" in metrics else "no val/fid"
     saved = f"checkpoints in {checkpoints}, " if checkpoints and checkpoints.is_dir() else ""
+    resumable = checkpoints is not None and (checkpoints / "last.ckpt").exists()
     resume = (f"; go on with: python train.py <the same options> ckpt_path={checkpoints / 'last.ckpt'} "
-              f"trainer.max_epochs={2 * epochs}" if checkpoints and (checkpoints / "last.ckpt").exists() else "")
+              f"trainer.max_epochs={2 * epochs}" if resumable else "")
     print(f"dcgan: done, {fid}; {saved}figures and logs in {output_dir}{resume}", flush=True)

@@ -39,5 +39,6 @@ def _launched() -> datetime:
 def _start_of(pid: int) -> datetime:
     """A process's start, from Linux's /proc: clock ticks after boot, read the same by every child."""
     ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])  # field 22, starttime
-    boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime"))
+    stat = Path("/proc/stat").read_text().splitlines()
+    boot = next(int(line.split()[1]) for line in stat if line.startswith("btime"))  # seconds since the epoch
     return datetime.fromtimestamp(boot + ticks // os.sysconf("SC_CLK_TCK"))

@@ -21,7 +21,8 @@ def log_image(trainer: pl.Trainer, tag: str, image: Tensor, step: int) -> None:
         elif isinstance(logger, WandbLogger):
             logger.log_image(key=tag, images=[to_pil_image(image)], step=step)
         elif isinstance(logger, MLFlowLogger):
-            logger.experiment.log_image(logger.run_id, to_pil_image(image), artifact_file=f"{tag}/{step:07d}.png")
+            logger.experiment.log_image(logger.run_id, to_pil_image(image),
+                                        artifact_file=f"{tag}/{step:07d}.png")
 
 
 def log_figure(trainer: pl.Trainer, path: Path) -> None:
