@@ -11,6 +11,7 @@ import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.loggers.logger import DummyLogger
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from dcgan import console
@@ -18,10 +19,11 @@ from dcgan.checkpoints import RunCheckpoints
 from dcgan.config import check_config, instantiate_node
 from dcgan.errors import UsageError
 from dcgan.gan import DCGAN
-from dcgan.launch import launch_time, rank_suffix, under_torchrun
+from dcgan.launch import (attempt_suffix, earlier_attempt_checkpoint, launch_time, on_first_rank, rank_suffix,
+                          under_torchrun)
 from dcgan.parallel import register as register_gan_ddp
 from dcgan.quality import QualityMetrics
-from dcgan.sinks import finish
+from dcgan.sinks import check_installed, finish
 from dcgan.sweep import UNRANKED, job_name
 
 TOP_LEVEL = {"seed": int, "ckpt_path": str | None, "objective": str,
@@ -37,6 +39,8 @@ OmegaConf.register_new_resolver("job_name", job_name, replace=True)  # names a s
 # (a process of its own) reads the sweep's time, not its own
 OmegaConf.register_new_resolver("launch_time", launch_time, replace=True, use_cache=True)
 OmegaConf.register_new_resolver("rank_suffix", rank_suffix, replace=True)  # names torchrun ranks' logs
+OmegaConf.register_new_resolver("attempt_suffix", attempt_suffix, replace=True)  # TorchElastic's restarts
+OmegaConf.register_new_resolver("on_first_rank", on_first_rank, replace=True)  # .hydra/ from rank 0 only
 register_gan_ddp()  # trainer.devices > 1: DDP over G and D separately (src/dcgan/parallel.py)
 console.quiet_third_parties()
 PRESETS = ("experiment", "model", "trainer", "logger", "debug")  # config groups the start line names
@@ -45,26 +49,36 @@ PRESETS = ("experiment", "model", "trainer", "logger", "debug")  # config groups
 def train(cfg: DictConfig) -> dict[str, float]:
     """Build everything the config names, fit, and return the final logged metrics."""
     check_config(cfg, TOP_LEVEL)
+    check_installed(cfg.get("logger"))
     pl.seed_everything(cfg.seed, workers=True)
+    output_dir = Path(cfg.paths.output_dir)
+    # TorchElastic restarted the job (torchrun --max-restarts): go on from the last attempt's checkpoint
+    checkpoints = OmegaConf.select(cfg, "callbacks.checkpoints")
+    ckpt_path = cfg.ckpt_path or earlier_attempt_checkpoint(output_dir, checkpoints)
 
     datamodule = instantiate_node(cfg.data, "data")
     model = instantiate_node(cfg.model, "model", num_classes=getattr(datamodule, "num_classes", 0))  # the data's
-    if cfg.ckpt_path:
-        check_resumable(cfg.ckpt_path, model)
+    if ckpt_path:
+        check_resumable(ckpt_path, model)
     callbacks = [instantiate_node(node, f"callbacks.{name}") for name, node in cfg.callbacks.items() if node]
-    loggers = [instantiate_node(node, f"logger.{name}") for name, node in (cfg.logger or {}).items() if node]
+    loggers = [instantiate_node(node, f"logger.{name}") for name, node in (cfg.get("logger") or {}).items() if node]
     trainer = instantiate_node(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
-    output_dir = Path(cfg.paths.output_dir)
     if trainer.is_global_zero:  # the resolved options, beside the run they produced
         output_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(cfg, output_dir / "config.yaml", resolve=True)
-        console.starting(output_dir, describe_data(cfg), chosen_presets())
+        kinds = [type(lg).__name__.removesuffix("Logger").lower() for lg in trainer.loggers
+                 if not isinstance(lg, DummyLogger)]  # fast_dev_run's stand-in logs nothing
+        console.starting(output_dir, describe_data(cfg), chosen_presets(), kinds)
+        if ckpt_path and not cfg.ckpt_path:
+            print(f"dcgan: TorchElastic restarted the job: going on from {ckpt_path}", flush=True)
 
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path and Path(cfg.ckpt_path).expanduser(),
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path and Path(ckpt_path).expanduser(),
                     weights_only=True)  # a checkpoint runs no pickled code
-    finally:
-        finish(loggers)
+    except BaseException:
+        finish(loggers, failed=True)
+        raise
+    finish(loggers)
     metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
     if trainer.is_global_zero:  # what a sweep's summary reads
         (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
@@ -74,9 +88,16 @@ def train(cfg: DictConfig) -> dict[str, float]:
                        f"so this run is not ranked; logged: {', '.join(sorted(metrics))}")
             (output_dir / UNRANKED).write_text(missing + "\n")
             print(f"warning: {missing}", file=sys.stderr)
-        checkpoints = next((Path(cb.dirpath) for cb in callbacks if isinstance(cb, RunCheckpoints)), None)
-        console.finished(output_dir, metrics, checkpoints, trainer.max_epochs)
+        saved = next((Path(cb.dirpath) for cb in callbacks if isinstance(cb, RunCheckpoints)), None)
+        console.finished(output_dir, metrics, saved, longer(trainer))
     return metrics
+
+
+def longer(trainer: pl.Trainer) -> str:
+    """The option that makes a resumed run train as long again as this one did."""
+    if trainer.max_epochs and trainer.max_epochs > 0:
+        return f"trainer.max_epochs={2 * trainer.max_epochs}"
+    return f"trainer.max_steps={2 * trainer.max_steps}" if trainer.max_steps > 0 else ""
 
 
 def describe_data(cfg: DictConfig) -> str:
@@ -135,9 +156,19 @@ def main(cfg: DictConfig) -> float:
 
 def folder_unless_chosen(argv: list[str]) -> list[str]:
     """`python train.py data.root=~/photos` trains on that folder with the folder preset (64x64 RGB):
-    the built-in digits are the default only while no data.root is given and no preset chosen."""
-    keys = {argument.split("=", 1)[0].lstrip("+~") for argument in argv[1:]}
-    return [*argv, "experiment=folder"] if "data.root" in keys and not keys & {"experiment", "data"} else argv
+    the built-in digits are the default only while no data.root is given (or data=digits chosen)
+    and no experiment chosen."""
+    given = dict(argument.lstrip("+~").partition("=")[::2] for argument in argv[1:])
+    if "data.root" in given and "experiment" not in given and given.get("data") != "digits":
+        return [*argv, "experiment=folder"]
+    return argv
+
+
+def sweeping(argv: list[str]) -> bool:
+    """Whether this command line asks Hydra for a sweep: -m, a hyperparameter search, MULTIRUN."""
+    given = dict(argument.lstrip("+~").partition("=")[::2] for argument in argv[1:])
+    return bool({"-m", "--multirun"} & set(argv) or given.get("hparams_search", "null") != "null"
+                or given.get("hydra.mode") == "MULTIRUN")
 
 
 SWEEP_UNDER_TORCHRUN = ("error: -m (a Hydra sweep) cannot run under torchrun: every rank would run every job "
@@ -145,7 +176,7 @@ SWEEP_UNDER_TORCHRUN = ("error: -m (a Hydra sweep) cannot run under torchrun: ev
                         "python train.py -m trainer.devices=N, which starts each job's ranks itself")
 
 if __name__ == "__main__":
-    if under_torchrun() and {"-m", "--multirun"} & set(sys.argv):
+    if under_torchrun() and sweeping(sys.argv):
         raise SystemExit(SWEEP_UNDER_TORCHRUN)
     sys.argv = folder_unless_chosen(sys.argv)
     main()

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -183,3 +184,22 @@ class StepCounter(pl.Callback):
 
     def on_train_end(self, trainer, pl_module):
         self.path.write_text(json.dumps({"batches": self.batches, "optimizer_steps": self.steps}))
+
+
+class FailFirstAttempt(pl.Callback):
+    """Under torchrun: fails the job's first attempt as epoch `epoch` starts, so that TorchElastic
+    restarts it; writes where each attempt started (attempt<N>.json in dirpath)."""
+
+    def __init__(self, dirpath: str, epoch: int = 1):
+        self.dirpath = Path(dirpath)
+        self.epoch = epoch
+
+    def on_train_start(self, trainer, pl_module):
+        self.dirpath.mkdir(parents=True, exist_ok=True)
+        attempt = os.environ["TORCHELASTIC_RESTART_COUNT"]
+        start = {"epoch": trainer.current_epoch, "global_step": trainer.global_step}
+        (self.dirpath / f"attempt{attempt}.json").write_text(json.dumps(start))
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if os.environ["TORCHELASTIC_RESTART_COUNT"] == "0" and trainer.current_epoch == self.epoch:
+            raise RuntimeError("the first attempt fails here (a test of TorchElastic's restart)")

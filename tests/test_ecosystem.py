@@ -17,7 +17,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from conftest import ROOT, SHRINK, compose_config
 from test_parallel import probe
-from train import train
+from dcgan.errors import UsageError
+from train import folder_unless_chosen, train
 
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -87,11 +88,25 @@ def test_overfit_repeats_the_same_batches_every_epoch(tmp_path: Path, digits_roo
     assert len(seen) == 2 * 3 * 16 and seen[: 3 * 16] == seen[3 * 16:]  # 3 batches of 16, twice
 
 
-def test_limit_and_profiler_presets(run_config, tmp_path: Path):
-    train(run_config("debug=limit", "~callbacks.figures"))
-    train(run_config("debug=profiler", "trainer.limit_train_batches=2",
-                     f"paths.output_dir={tmp_path / 'profiled'}"))
-    assert "run_training_epoch" in (tmp_path / "profiled" / "fit-profile.txt").read_text()
+@pytest.mark.parametrize("preset", ["fdr", "overfit", "limit", "profiler"])
+def test_debug_presets_write_apart_from_real_runs(preset: str):
+    config = compose_config([f"debug={preset}"], shrink=False, return_hydra_config=True)
+    assert config.hydra.run.dir.startswith("debug/") and config.hydra.sweep.dir.startswith("debug/multirun/")
+    assert (config.trainer.accelerator, config.trainer.devices, config.data.num_workers) == ("cpu", 1, 0)
+
+
+def test_limit_trains_3_epochs_of_5_batches_with_everything_a_run_keeps(tmp_path: Path, digits_root: Path):
+    shrink = [item for item in SHRINK if not item.startswith(("trainer.max_epochs", "trainer.limit_train"))]
+    metrics = train(compose_config([*shrink, "debug=limit", f"data.root={digits_root}",
+                                    f"paths.output_dir={tmp_path / 'run'}"], shrink=False))
+    last = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert (last["epoch"], last["global_step"]) == (2, 3 * 5 * 2)  # 3 epochs, 5 iterations each, D and G
+    assert "val/fid" in metrics and (tmp_path / "run" / "progress.gif").exists()
+
+
+def test_profiler_writes_where_time_went(run_config, tmp_path: Path):
+    train(run_config("debug=profiler", "trainer.limit_train_batches=2"))
+    assert "run_training_epoch" in (tmp_path / "run" / "fit-profile.txt").read_text()
 
 
 # Loggers ---------------------------------------------------------------------------------------
@@ -137,6 +152,26 @@ def test_mlflow_store_holds_the_grids_figures_scalars_and_hyperparameters(run_co
     assert list((tmp_path / "run" / "tensorboard").iterdir())
 
 
+def test_no_logger_trains_and_says_so(run_config, tmp_path: Path, capsys):
+    with pytest.warns(UserWarning, match="add tensorboard to the loggers"):
+        train(run_config("~logger"))
+    assert not (tmp_path / "run" / "tensorboard").exists()
+    assert not (tmp_path / "run" / "progress.gif").exists()
+    printed = capsys.readouterr().out
+    assert f"into {tmp_path / 'run'}; nothing is logged" in printed and ", logs in" in printed
+
+
+@pytest.mark.parametrize("logger, extra", [("wandb", "wandb"), ("many", "mlflow")])
+def test_a_logger_whose_library_is_missing_is_one_line_before_any_work(run_config, tmp_path: Path,
+                                                                        monkeypatch, logger: str, extra: str):
+    monkeypatch.setitem(sys.modules, extra, None)  # as if not installed: importing it raises ImportError
+    expected = (rf'^logger {extra} needs the {extra} package, which is not installed: '
+                rf'pip install -e "\.\[{extra}\]"$')
+    with pytest.raises(UsageError, match=expected):
+        train(run_config(f"logger={logger}"))
+    assert not (tmp_path / "run").exists()
+
+
 # torchrun --------------------------------------------------------------------------------------
 
 def free_port() -> int:
@@ -158,6 +193,7 @@ def test_torchrun_trains_one_run_in_one_directory(tmp_path: Path, digits_root: P
     ranks = [json.loads((tmp_path / "probe" / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert [r["world_size"] for r in ranks] == [2, 2] and ranks[0]["weights"] == ranks[1]["weights"]
     assert sorted(p.name for p in run.glob("*.log")) == ["train.log", "train_rank1.log"]
+    assert (run / ".hydra" / "config.yaml").exists()  # written by rank 0 alone
 
 
 def test_ranks_started_in_different_seconds_name_the_same_directory(tmp_path: Path):
@@ -173,9 +209,25 @@ def test_ranks_started_in_different_seconds_name_the_same_directory(tmp_path: Pa
     assert first == second
 
 
-def test_a_sweep_under_torchrun_is_refused_in_one_line(tmp_path: Path, digits_root: Path):
-    printed = train_py(tmp_path, "-m", *digits(digits_root), "model.lr=1e-4,2e-4", check=False,
-                       launcher=torchrun())
+@pytest.mark.slow
+def test_a_restarted_torchrun_job_goes_on_from_its_last_checkpoint_in_a_new_directory(tmp_path: Path,
+                                                                                      digits_root: Path):
+    fail = f"+callbacks.fail={{_target_: probes.FailFirstAttempt, dirpath: '{tmp_path / 'attempts'}'}}"
+    launcher = (sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=1", "--max-restarts=1",
+                f"--master_port={free_port()}")
+    printed = train_py(tmp_path, *digits(digits_root), "trainer.max_epochs=2", fail, launcher=launcher)
+    first, restarted = sorted(p for p in (tmp_path / "outputs").glob("*/*") if p.is_dir())
+    assert restarted.name == f"{first.name}-restart1"
+    starts = [json.loads((tmp_path / "attempts" / f"attempt{n}.json").read_text()) for n in (0, 1)]
+    assert starts == [{"epoch": 0, "global_step": 0}, {"epoch": 1, "global_step": 4 * 2}]  # after epoch 0
+    assert f"going on from {first / 'checkpoints' / 'last.ckpt'}" in printed
+    assert torch.load(restarted / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 2 * 4 * 2
+
+
+@pytest.mark.parametrize("sweep", [("-m", "model.lr=1e-4,2e-4"), ("hparams_search=optuna",)])
+def test_a_sweep_under_torchrun_is_refused_in_one_line(tmp_path: Path, digits_root: Path,
+                                                       sweep: tuple[str, ...]):
+    printed = train_py(tmp_path, *digits(digits_root), *sweep, check=False, launcher=torchrun())
     assert "error: -m (a Hydra sweep) cannot run under torchrun" in printed
     assert "train.py\", line" not in printed and not (tmp_path / "multirun").exists()  # before any work
 
@@ -234,3 +286,11 @@ def test_data_root_alone_trains_on_that_folder_with_the_folder_defaults(tmp_path
     config = yaml.safe_load((only_run(tmp_path / "outputs") / "config.yaml").read_text())
     assert (config["data"]["_target_"], config["data"]["channels"]) == ("dcgan.data.ImageFolderDataModule", 3)
     assert f"dcgan: training on {photos} at 16x16, RGB (experiment=folder" in printed
+
+
+def test_data_root_with_the_folder_data_takes_the_folder_defaults_and_with_digits_the_digits():
+    folder = compose_config(folder_unless_chosen(["t.py", "data=folder", "data.root=/p"])[1:], shrink=False)
+    assert (folder.model.ngf, folder.data.image_size) == (64, 64)  # not the digits experiment's 32, 32
+    assert folder.callbacks.quality.features._target_ == "dcgan.features.inception"
+    digits = compose_config(folder_unless_chosen(["t.py", "data=digits", "data.root=/p"])[1:], shrink=False)
+    assert (digits.model.ngf, digits.data.image_size) == (32, 32)

@@ -55,7 +55,7 @@ class RunCheckpoints(Checkpoint):
         os.kill(os.getpid(), signal.SIGTERM)  # Lightning's SIGTERM path: stop between iterations
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
-        if isinstance(exception, SIGTERMException):  # raised between iterations: the state is whole
+        if isinstance(exception, SIGTERMException) and not trainer.fast_dev_run:  # between iterations: whole
             self.save(trainer)
             rank_zero_info(f"Stopped by a signal after iteration {pl_module.iteration - 1}: saved {self.last}; "
                            f"resume with ckpt_path={self.last} and the same options")

@@ -16,16 +16,24 @@ def quiet_third_parties() -> None:
                             module=r"pytorch_lightning\.")
 
 
-def starting(output_dir: Path, data: str, presets: dict[str, str]) -> None:
+def starting(output_dir: Path, data: str, presets: dict[str, str], loggers: list[str]) -> None:
+    """loggers: the kinds of the run's loggers, e.g. ["tensorboard", "csv"]."""
     chosen = ", ".join(f"{group}={choice}" for group, choice in presets.items())
-    print(f"dcgan: training on {data}{f' ({chosen})' if chosen else ''} into {output_dir}; "
-          f"watch it with: tensorboard --logdir {output_dir}", flush=True)
+    if "tensorboard" in loggers:
+        watch = f"watch it with: tensorboard --logdir {output_dir}"
+    else:
+        watch = f"logging to {', '.join(loggers)}" if loggers else "nothing is logged"
+    chosen = f" ({chosen})" if chosen else ""
+    print(f"dcgan: training on {data}{chosen} into {output_dir}; {watch}", flush=True)
 
 
-def finished(output_dir: Path, metrics: dict[str, float], checkpoints: Path | None, epochs: int) -> None:
+def finished(output_dir: Path, metrics: dict[str, float], checkpoints: Path | None, more: str) -> None:
+    """more: the option that trains on from where this run stopped, e.g. trainer.max_epochs=120."""
     fid = f"val/fid {metrics['val/fid']:.2f}" if "val/fid" in metrics else "no val/fid"
-    saved = f"checkpoints in {checkpoints}, " if checkpoints and checkpoints.is_dir() else ""
-    resumable = checkpoints is not None and (checkpoints / "last.ckpt").exists()
-    resume = (f"; go on with: python train.py <the same options> ckpt_path={checkpoints / 'last.ckpt'} "
-              f"trainer.max_epochs={2 * epochs}" if resumable else "")
-    print(f"dcgan: done, {fid}; {saved}figures and logs in {output_dir}{resume}", flush=True)
+    kept = [f"checkpoints in {checkpoints}"] if checkpoints is not None and checkpoints.is_dir() else []
+    kept.append(f"{'figures and logs' if (output_dir / 'progress.gif').exists() else 'logs'} in {output_dir}")
+    last = checkpoints / "last.ckpt" if checkpoints is not None else None
+    resume = ""
+    if last is not None and last.exists():
+        resume = f"; go on with: python train.py <the same options> ckpt_path={last} {more}"
+    print(f"dcgan: done, {fid}; {', '.join(kept)}{resume}".rstrip(), flush=True)

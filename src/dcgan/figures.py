@@ -34,6 +34,9 @@ class TrainingFigures(pl.Callback):
         logger = _tensorboard(trainer)
         if logger is not None:
             self.segments.append((str(Path(logger.log_dir).resolve()), pl_module.iteration))
+        elif not trainer.fast_dev_run:
+            rank_zero_warn("no progress.gif, loss_curves.png or real_vs_fake.png: they are drawn from TensorBoard's "
+                           "events, so add tensorboard to the loggers (e.g. logger=[tensorboard,wandb])")
 
     def state_dict(self) -> dict:
         return {"segments": self.segments}

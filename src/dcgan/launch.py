@@ -2,7 +2,12 @@
 
 launch_time names run directories: Hydra's ${now:...} is read in every process, and ranks that
 torchrun starts in different seconds would name different directories. Under torchrun it is the
-start of the torchrun agent, the parent of every rank on the machine, so all agree.
+start of the torchrun agent, the parent of every rank on the machine, so all agree (on one
+machine: the agents of several nodes start at times of their own).
+
+When a rank fails, TorchElastic restarts every rank of the job (torchrun --max-restarts): the
+restarted attempt names its directory <time>-restart<N> and goes on from the last checkpoint of
+the latest attempt before it (earlier_attempt_checkpoint), as TorchElastic expects of a script.
 """
 
 import functools
@@ -19,6 +24,40 @@ def rank_suffix() -> str:
     """'_rank<N>' for the ranks torchrun starts after the first, '' otherwise: their logs' names."""
     rank = os.environ.get("RANK", "0") if under_torchrun() else "0"
     return "" if rank == "0" else f"_rank{rank}"
+
+
+def on_first_rank(value: str) -> str | None:
+    """value for rank 0 (and outside torchrun), None for the other ranks: Hydra's .hydra/ record,
+    which ranks writing at once into one directory would tear."""
+    return None if rank_suffix() else value
+
+
+def _restarts() -> int:
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) if under_torchrun() else 0
+
+
+def attempt_suffix() -> str:
+    """'-restart<N>' when TorchElastic has restarted the job N times, '' otherwise."""
+    return f"-restart{_restarts()}" if _restarts() else ""
+
+
+def earlier_attempt_checkpoint(output_dir: Path, checkpoints: dict | None) -> Path | None:
+    """last.ckpt of the latest earlier attempt of this torchrun job that wrote one (checkpoints:
+    the checkpoint callback's options, its dirpath under output_dir), or None: a first attempt,
+    or no checkpoints, or no attempt got as far as one."""
+    restarts = _restarts()
+    if not restarts or not checkpoints:
+        return None
+    dirpath = Path(checkpoints["dirpath"])
+    if not dirpath.is_relative_to(output_dir):  # one folder for all attempts
+        return dirpath / "last.ckpt" if (dirpath / "last.ckpt").is_file() else None
+    last = (dirpath / "last.ckpt").relative_to(output_dir)
+    first = output_dir.name.removesuffix(attempt_suffix())
+    for attempt in reversed(range(restarts)):
+        earlier = output_dir.with_name(first + (f"-restart{attempt}" if attempt else "")) / last
+        if earlier.is_file():
+            return earlier
+    return None
 
 
 def launch_time(pattern: str) -> str:

@@ -1,6 +1,7 @@
 """Images and hyperparameters to every logger that can hold them, each through its own library's
 API: TensorBoard, Weights & Biases and MLflow. CSV holds numbers only (and hparams.yaml)."""
 
+import importlib
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -9,6 +10,23 @@ from pytorch_lightning.loggers import MLFlowLogger, TensorBoardLogger, WandbLogg
 from torch import Tensor
 from torch.utils.tensorboard.summary import hparams as hparams_summary
 from torchvision.transforms.functional import to_pil_image, to_tensor
+
+from dcgan.errors import UsageError
+
+EXTRAS = {MLFlowLogger: "mlflow", WandbLogger: "wandb"}  # the loggers whose library is an extra of ours
+
+
+def check_installed(loggers: dict) -> None:
+    """A one-line error, before any work, for a chosen logger whose library is not installed."""
+    for name, node in (loggers or {}).items():
+        target = (node or {}).get("_target_", "")
+        for logger, extra in EXTRAS.items():
+            if target.rsplit(".", 1)[-1] == logger.__name__:
+                try:
+                    importlib.import_module(extra)
+                except ImportError:
+                    raise UsageError(f"logger {name} needs the {extra} package, which is not installed: "
+                                     f'pip install -e ".[{extra}]"') from None
 
 
 def log_image(trainer: pl.Trainer, tag: str, image: Tensor, step: int) -> None:
@@ -41,9 +59,19 @@ def log_figure(trainer: pl.Trainer, path: Path) -> None:
             logger.experiment.log_artifact(logger.run_id, str(path), "figures")
 
 
-def log_hyperparameters(trainer: pl.Trainer, params: dict, metrics: dict[str, float]) -> None:
-    """The run's hyperparameters with its final metrics: TensorBoard's HParams tab (in the given
-    order), W&B's config, MLflow's params, CSV's hparams.yaml (rank 0 only)."""
+def log_params(trainer: pl.Trainer, params: dict) -> None:
+    """The run's hyperparameters to the loggers that hold them apart from metrics: W&B's config,
+    MLflow's params, CSV's hparams.yaml (rank 0 only)."""
+    if not trainer.is_global_zero:
+        return
+    for logger in trainer.loggers:
+        if not isinstance(logger, TensorBoardLogger):
+            logger.log_hyperparams(params)
+
+
+def log_hparams_tab(trainer: pl.Trainer, params: dict, metrics: dict[str, float]) -> None:
+    """The run's hyperparameters with its final metrics, in the given order, to TensorBoard's
+    HParams tab (rank 0 only)."""
     if not trainer.is_global_zero:
         return
     for logger in trainer.loggers:
@@ -52,13 +80,11 @@ def log_hyperparameters(trainer: pl.Trainer, params: dict, metrics: dict[str, fl
             for summary in hparams_summary(params, metrics):
                 writer.add_summary(summary)
             logger.experiment.flush()
-        else:
-            logger.log_hyperparams(params)
 
 
-def finish(loggers: list) -> None:
-    """End the runs of loggers that keep one open in the process (W&B): a sweep's next job, in
-    the same process, would otherwise log into this job's run."""
+def finish(loggers: list, failed: bool = False) -> None:
+    """End the runs of loggers that keep one open in the process (W&B), as failed if training
+    raised: a sweep's next job, in the same process, would otherwise log into this job's run."""
     for logger in loggers:
         if isinstance(logger, WandbLogger) and logger._experiment is not None:
-            logger.experiment.finish()
+            logger.experiment.finish(exit_code=1 if failed else 0)
