@@ -154,11 +154,16 @@ def main(cfg: DictConfig) -> float:
         raise SystemExit(128 + signal.SIGTERM) from None
 
 
+def overrides(argv: list[str]) -> dict[str, str]:
+    """The command line's key=value overrides by key (+key and ~key as key; flags as key: '')."""
+    return dict(argument.lstrip("+~").partition("=")[::2] for argument in argv[1:])
+
+
 def folder_unless_chosen(argv: list[str]) -> list[str]:
     """`python train.py data.root=~/photos` trains on that folder with the folder preset (64x64 RGB):
     the built-in digits are the default only while no data.root is given (or data=digits chosen)
     and no experiment chosen."""
-    given = dict(argument.lstrip("+~").partition("=")[::2] for argument in argv[1:])
+    given = overrides(argv)
     if "data.root" in given and "experiment" not in given and given.get("data") != "digits":
         return [*argv, "experiment=folder"]
     return argv
@@ -166,8 +171,8 @@ def folder_unless_chosen(argv: list[str]) -> list[str]:
 
 def sweeping(argv: list[str]) -> bool:
     """Whether this command line asks Hydra for a sweep: -m, a hyperparameter search, MULTIRUN."""
-    given = dict(argument.lstrip("+~").partition("=")[::2] for argument in argv[1:])
-    return bool({"-m", "--multirun"} & set(argv) or given.get("hparams_search", "null") != "null"
+    given = overrides(argv)
+    return bool({"-m", "--multirun"} & given.keys() or given.get("hparams_search", "null") != "null"
                 or given.get("hydra.mode") == "MULTIRUN")
 
 

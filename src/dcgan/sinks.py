@@ -13,20 +13,20 @@ from torchvision.transforms.functional import to_pil_image, to_tensor
 
 from dcgan.errors import UsageError
 
-EXTRAS = {MLFlowLogger: "mlflow", WandbLogger: "wandb"}  # the loggers whose library is an extra of ours
+EXTRAS = {"MLFlowLogger": "mlflow", "WandbLogger": "wandb"}  # loggers whose library is an extra of ours
 
 
 def check_installed(loggers: dict) -> None:
     """A one-line error, before any work, for a chosen logger whose library is not installed."""
     for name, node in (loggers or {}).items():
-        target = (node or {}).get("_target_", "")
-        for logger, extra in EXTRAS.items():
-            if target.rsplit(".", 1)[-1] == logger.__name__:
-                try:
-                    importlib.import_module(extra)
-                except ImportError:
-                    raise UsageError(f"logger {name} needs the {extra} package, which is not installed: "
-                                     f'pip install -e ".[{extra}]"') from None
+        extra = EXTRAS.get((node or {}).get("_target_", "").rsplit(".", 1)[-1])
+        if extra is None:
+            continue
+        try:
+            importlib.import_module(extra)
+        except ImportError:
+            raise UsageError(f"logger {name} needs the {extra} package, which is not installed: "
+                             f'pip install -e ".[{extra}]"') from None
 
 
 def log_image(trainer: pl.Trainer, tag: str, image: Tensor, step: int) -> None:
