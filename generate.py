@@ -9,12 +9,11 @@ from omegaconf import DictConfig
 from PIL import Image
 from torchvision.utils import save_image
 
-from dcgan.callbacks import to_grid
+from dcgan.callbacks.grids import to_grid
 from dcgan.config import check_config
 from dcgan.errors import UsageError
-from dcgan.gan import DCGAN
-from dcgan.images import equal_batches, to_uint8
-from dcgan.latents import interpolation_latents, parse_seeds, truncated_normal
+from dcgan.model.gan import DCGAN
+from dcgan.model.sampling import equal_batches, interpolation_latents, parse_seeds, to_uint8, truncated_normal
 
 OPTIONS = {"ckpt_path": str, "num_images": int, "output_dir": str, "seed": int, "batch_size": int,
            "device": str, "interpolation_steps": int, "interpolation_rows": int,

@@ -14,17 +14,23 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers.logger import DummyLogger
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from dcgan import console
-from dcgan.checkpoints import RunCheckpoints
+from dcgan.callbacks import console
+from dcgan.callbacks.checkpoints import RunCheckpoints
+from dcgan.callbacks.quality import QualityMetrics
+from dcgan.callbacks.sinks import check_installed, finish
 from dcgan.config import check_config, instantiate_node
 from dcgan.errors import UsageError
-from dcgan.gan import DCGAN
-from dcgan.launch import (attempt_suffix, earlier_attempt_checkpoint, launch_time, on_first_rank, rank_suffix,
-                          under_torchrun)
-from dcgan.parallel import register as register_gan_ddp
-from dcgan.quality import QualityMetrics
-from dcgan.sinks import check_installed, finish
-from dcgan.sweep import UNRANKED, job_name
+from dcgan.launch.ddp import register as register_gan_ddp
+from dcgan.launch.sweep import UNRANKED, job_name
+from dcgan.launch.torchrun import (
+    attempt_suffix,
+    earlier_attempt_checkpoint,
+    launch_time,
+    on_first_rank,
+    rank_suffix,
+    under_torchrun,
+)
+from dcgan.model.gan import DCGAN
 
 TOP_LEVEL = {"seed": int, "ckpt_path": str | None, "objective": str,
              "objective_direction": Literal["minimize", "maximize"]}
@@ -41,7 +47,7 @@ OmegaConf.register_new_resolver("launch_time", launch_time, replace=True, use_ca
 OmegaConf.register_new_resolver("rank_suffix", rank_suffix, replace=True)  # names torchrun ranks' logs
 OmegaConf.register_new_resolver("attempt_suffix", attempt_suffix, replace=True)  # TorchElastic's restarts
 OmegaConf.register_new_resolver("on_first_rank", on_first_rank, replace=True)  # .hydra/ from rank 0 only
-register_gan_ddp()  # trainer.devices > 1: DDP over G and D separately (src/dcgan/parallel.py)
+register_gan_ddp()  # trainer.devices > 1: DDP over G and D separately (src/dcgan/launch/ddp.py)
 console.quiet_third_parties()
 PRESETS = ("experiment", "model", "trainer", "logger", "debug")  # config groups the start line names
 

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 import torchvision.transforms as T
+from data_pipeline import make_celeba_like
 from torchvision.datasets import ImageFolder as TorchvisionImageFolder
 
-from data_pipeline import make_celeba_like
-from dcgan.gan import DCGAN
+from dcgan.model.gan import DCGAN
 from throughput import InMemoryImages, seed_loop, synchronize
 
 CELEBA = 202_599

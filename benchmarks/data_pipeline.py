@@ -20,7 +20,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 from torchvision.datasets import ImageFolder as TorchvisionImageFolder
 
-from dcgan.data import ImageFolderDataModule
+from dcgan.data.folder import ImageFolderDataModule
 
 
 def make_celeba_like(root: Path, count: int) -> None:

@@ -27,8 +27,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from dcgan.losses import NonSaturating
-from dcgan.networks import Discriminator, Generator
+from dcgan.model.losses import NonSaturating
+from dcgan.model.networks.dcgan import Discriminator, Generator
 
 ROOT = Path(__file__).resolve().parents[1]
 STRATEGIES = {

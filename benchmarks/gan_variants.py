@@ -23,9 +23,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # train.py lives at the top of the repository
 
-from dcgan.gan import DCGAN  # noqa: E402
-from dcgan.networks import batch_statistics  # noqa: E402
 from quality import compose_train_config, digits, quality  # noqa: E402
+
+from dcgan.model.gan import DCGAN  # noqa: E402
+from dcgan.model.sampling import batch_statistics  # noqa: E402
 from throughput import seed_loop  # noqa: E402
 from train import train  # noqa: E402
 

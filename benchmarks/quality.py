@@ -2,7 +2,7 @@
 config, with and without the EMA generator) beside the seed's plain PyTorch loop, same data,
 batch size and number of iterations.
 
-Quality is judged by a small classifier of the real digits (src/dcgan/features.py): the Frechet
+Quality is judged by a small classifier of the real digits (src/dcgan/metrics/features.py): the Frechet
 distance between real and generated digits in its feature space (lower is better), and how evenly
 the ten classes appear among the generated digits (a GAN that drops digits scores low).
 
@@ -23,13 +23,12 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # train.py lives at the top of the repository
 
-from dcgan.digits import write_digits  # noqa: E402
-from dcgan.features import digit_classifier  # noqa: E402
-from dcgan.gan import DCGAN  # noqa: E402
-from dcgan.images import ImageFolder, find_images  # noqa: E402
-from dcgan.networks import batch_statistics  # noqa: E402
-from dcgan.images import to_uint8  # noqa: E402
-from dcgan.quality import GivenFeatures  # noqa: E402
+from dcgan.data.digits import write_digits  # noqa: E402
+from dcgan.data.images import ImageFolder, find_images  # noqa: E402
+from dcgan.metrics.distance import GivenFeatures  # noqa: E402
+from dcgan.metrics.features import digit_classifier  # noqa: E402
+from dcgan.model.gan import DCGAN  # noqa: E402
+from dcgan.model.sampling import batch_statistics, to_uint8  # noqa: E402
 from throughput import seed_loop  # noqa: E402
 from train import train  # noqa: E402
 

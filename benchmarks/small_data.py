@@ -24,10 +24,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # train.py lives at the top of the repository
 
-from dcgan.digits import MARKER  # noqa: E402
-from dcgan.images import find_images  # noqa: E402
 from gan_variants import template  # noqa: E402
 from quality import digits, quality  # noqa: E402
+
+from dcgan.data.digits import MARKER  # noqa: E402
+from dcgan.data.images import find_images  # noqa: E402
 
 AUGMENT = "model.augment=[color,translation,cutout]"
 

@@ -24,9 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from dcgan.data import ImageFolderDataModule
-from dcgan.gan import DCGAN
-from dcgan.networks import Discriminator, Generator
+from dcgan.data.folder import ImageFolderDataModule
+from dcgan.model.gan import DCGAN
+from dcgan.model.networks.dcgan import Discriminator, Generator
 
 
 class InMemoryImages(ImageFolderDataModule):

@@ -44,7 +44,7 @@ def generate_config(*overrides: str) -> DictConfig:
 @pytest.fixture(scope="session")
 def digits_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The built-in digits, written once for the whole session."""
-    from dcgan.digits import write_digits
+    from dcgan.data.digits import write_digits
 
     root = tmp_path_factory.mktemp("data") / "digits"
     write_digits(root)

@@ -112,7 +112,7 @@ class MemoryFormatProbe(pl.Callback):
 
 def unavailable_features(**options):
     """A feature extractor that cannot be built here, as Inception is with no network."""
-    from dcgan.features import FeaturesUnavailable
+    from dcgan.metrics.features import FeaturesUnavailable
 
     raise FeaturesUnavailable("these features need weights this machine does not have")
 

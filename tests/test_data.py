@@ -7,10 +7,10 @@ import pytest
 import torch
 from PIL import Image
 
-from dcgan.data import ImageFolderDataModule
-from dcgan.digits import MARKER, DigitsDataModule
+from dcgan.data.digits import MARKER, DigitsDataModule
+from dcgan.data.folder import ImageFolderDataModule
+from dcgan.data.images import ImageFolder, find_images
 from dcgan.errors import UsageError
-from dcgan.images import ImageFolder, find_images
 
 
 def save(path: Path, image: Image.Image, **kwargs) -> None:

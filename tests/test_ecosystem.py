@@ -16,8 +16,8 @@ from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import ROOT, SHRINK, compose_config
-from test_parallel import probe
 from dcgan.errors import UsageError
+from test_parallel import probe
 from train import folder_unless_chosen, train
 
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -198,7 +198,7 @@ def test_torchrun_trains_one_run_in_one_directory(tmp_path: Path, digits_root: P
 
 def test_ranks_started_in_different_seconds_name_the_same_directory(tmp_path: Path):
     """Every rank names the run directory after the torchrun agent's start, its parent's."""
-    child = ("import time, sys; sys.path.insert(0, {src!r}); from dcgan.launch import launch_time; "
+    child = ("import time, sys; sys.path.insert(0, {src!r}); from dcgan.launch.torchrun import launch_time; "
              "print(launch_time('%Y-%m-%d/%H-%M-%S'))").format(src=str(ROOT / "src"))
     start = f"subprocess.run([sys.executable, '-c', {child!r}], capture_output=True, text=True)"
     parent = (f"import subprocess, sys, time; first = {start}.stdout.strip(); time.sleep(1.2); "
@@ -284,13 +284,14 @@ def test_data_root_alone_trains_on_that_folder_with_the_folder_defaults(tmp_path
                        "model.ndf=8", "callbacks.quality.num_fake=32", "callbacks.quality.num_real=32",
                        "callbacks.quality.kid_subset_size=16")
     config = yaml.safe_load((only_run(tmp_path / "outputs") / "config.yaml").read_text())
-    assert (config["data"]["_target_"], config["data"]["channels"]) == ("dcgan.data.ImageFolderDataModule", 3)
+    data = config["data"]
+    assert (data["_target_"], data["channels"]) == ("dcgan.data.folder.ImageFolderDataModule", 3)
     assert f"dcgan: training on {photos} at 16x16, RGB (experiment=folder" in printed
 
 
 def test_data_root_with_the_folder_data_takes_the_folder_defaults_and_with_digits_the_digits():
     folder = compose_config(folder_unless_chosen(["t.py", "data=folder", "data.root=/p"])[1:], shrink=False)
     assert (folder.model.ngf, folder.data.image_size) == (64, 64)  # not the digits experiment's 32, 32
-    assert folder.callbacks.quality.features._target_ == "dcgan.features.inception"
+    assert folder.callbacks.quality.features._target_ == "dcgan.metrics.features.inception"
     digits = compose_config(folder_unless_chosen(["t.py", "data=digits", "data.root=/p"])[1:], shrink=False)
     assert (digits.model.ngf, digits.data.image_size) == (32, 32)

@@ -4,7 +4,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
-from dcgan.gan import DCGAN
+from dcgan.model.gan import DCGAN
 
 
 def fit(model: DCGAN, callback: pl.Callback, batches: int = 3, batch_size: int = 8) -> None:

@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 from dcgan.errors import UsageError
-from dcgan.networks import SUPPORTED_SIZES, Discriminator, Generator, batch_statistics
+from dcgan.model.networks.dcgan import SUPPORTED_SIZES, Discriminator, Generator
+from dcgan.model.sampling import batch_statistics
 
 
 def count(module: nn.Module) -> int:

@@ -8,9 +8,9 @@ import pytest
 import torch
 from PIL import Image
 
-import dcgan.cache
+import dcgan.data.cache
+from dcgan.data.folder import ImageFolderDataModule
 from dcgan.errors import UsageError
-from dcgan.data import ImageFolderDataModule
 from probes import HostSyncCounter, MemoryFormatProbe
 from train import train
 
@@ -58,7 +58,7 @@ def test_a_folder_is_decoded_once_per_state_of_its_files(folder: Path, tmp_path:
         raise AssertionError("a folder must not be decoded again while its files are the same")
 
     with monkeypatch.context() as patch:
-        patch.setattr(dcgan.cache, "decode_images", no_decoding)
+        patch.setattr(dcgan.data.cache, "decode_images", no_decoding)
         again = module()  # another rank, or a resumed run
         again.prepare_data()
         assert torch.equal(batches(again, list(range(10))), before)

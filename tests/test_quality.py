@@ -13,14 +13,14 @@ import torch
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-import dcgan.features
+import dcgan.metrics.features
 from conftest import ROOT, compose_config, generate_config
+from dcgan.data.images import ImageFolder, find_images
 from dcgan.errors import UsageError
-from dcgan.features import FeaturesUnavailable, digit_classifier, inception
-from dcgan.gan import DCGAN
-from dcgan.images import ImageFolder, find_images, to_uint8
-from dcgan.latents import interpolation_latents, slerp
-from dcgan.quality import FeatureDistance
+from dcgan.metrics.distance import FeatureDistance
+from dcgan.metrics.features import FeaturesUnavailable, digit_classifier, inception
+from dcgan.model.gan import DCGAN
+from dcgan.model.sampling import interpolation_latents, slerp, to_uint8
 from generate import generate
 from train import train
 
@@ -105,8 +105,8 @@ def offline(*args, **kwargs):
 def test_inception_features_feed_fid_and_kid_without_a_download(tmp_path: Path, monkeypatch):
     weights = tmp_path / "inception.pth"
     random_inception_weights(weights, monkeypatch)
-    monkeypatch.setattr(dcgan.features, "INCEPTION_SHA256", hashlib.sha256(weights.read_bytes()).hexdigest())
-    monkeypatch.setattr(dcgan.features.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(dcgan.metrics.features, "INCEPTION_SHA256", hashlib.sha256(weights.read_bytes()).hexdigest())
+    monkeypatch.setattr(dcgan.metrics.features.urllib.request, "urlopen", offline)
     extractor = inception(str(weights))
     assert (extractor.num_features, extractor.in_channels) == (2048, 3)
     grey = torch.randint(0, 256, (6, 1, 16, 16), dtype=torch.uint8)  # digits-like: greyscale, small
@@ -132,16 +132,16 @@ def test_inception_weights_that_are_not_the_release_are_refused_and_never_unpick
 
     hub = tmp_path / "hub"  # a damaged download is refused and not kept
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(hub))
-    monkeypatch.setattr(dcgan.features.urllib.request, "urlopen", lambda *args, **kwargs: io.BytesIO(b"<html>"))
+    monkeypatch.setattr(dcgan.metrics.features.urllib.request, "urlopen", lambda *args, **kwargs: io.BytesIO(b"<html>"))
     with pytest.raises(FeaturesUnavailable, match="was damaged"):
         inception()
     assert not hub.exists()
 
 
 def test_missing_inception_weights_say_where_to_put_them(tmp_path: Path, monkeypatch):
-    monkeypatch.setattr(dcgan.features.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(dcgan.metrics.features.urllib.request, "urlopen", offline)
     target = tmp_path / "weights.pth"
-    with pytest.raises(FeaturesUnavailable, match=f"download {dcgan.features.INCEPTION_URL} to {target}"):
+    with pytest.raises(FeaturesUnavailable, match=f"download {dcgan.metrics.features.INCEPTION_URL} to {target}"):
         inception(str(target))
 
 

@@ -12,7 +12,7 @@ from PIL import Image
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from conftest import ROOT, SHRINK
-from dcgan.data import ImageFolderDataModule
+from dcgan.data.folder import ImageFolderDataModule
 from dcgan.errors import TrainingDiverged, UsageError
 from train import train
 
@@ -91,7 +91,9 @@ def test_a_bad_data_root_is_one_line_naming_it(run_config, tmp_path: Path, make:
         ("model.beta1=1.0", "model.beta1 must be in \\[0, 1\\), e.g. 0.5, got 1.0"),
         ("model.beta1=-0.1", "model.beta1 must be in \\[0, 1\\)"),
         ("data.batch_size=0", "data.batch_size must be at least 1, got 0"),
-        ("data.image_size=100", "data.image_size must be a power of two in \\[16, 256\\]"),
+        ("data.image_size=100", "model.image_size must be a power of two in \\[16, 256\\] for the DCGAN networks, "
+                                "got 100 \\(it follows data.image_size\\)"),
+        ("data.image_size=0", "data.image_size must be a positive number of pixels, got 0"),
     ],
 )
 def test_out_of_range_values_stop_before_any_work(run_config, tmp_path: Path, override: str, message: str):

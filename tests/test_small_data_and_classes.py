@@ -10,12 +10,12 @@ import torch
 from PIL import Image
 
 from conftest import compose_config, generate_config
-from dcgan.augment import POLICIES, DiffAugment
-from dcgan.data import ImageFolderDataModule
-from dcgan.digits import DigitsDataModule
+from dcgan.data.digits import DigitsDataModule
+from dcgan.data.folder import ImageFolderDataModule
 from dcgan.errors import UsageError
-from dcgan.gan import DCGAN
-from dcgan.networks import Discriminator, Generator
+from dcgan.model.augment import POLICIES, DiffAugment
+from dcgan.model.gan import DCGAN
+from dcgan.model.networks.dcgan import Discriminator, Generator
 from generate import generate
 from train import train
 

@@ -77,12 +77,13 @@ def test_with_no_options_the_builtin_digits_are_written_once_and_trained_on(tmp_
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("+model.ngff=32", "model.ngff is not an option of dcgan.gan.DCGAN"),
+        ("+model.ngff=32", "model.ngff is not an option of dcgan.model.gan.DCGAN"),
         ("model.nz=abc", "model.nz='abc' has the wrong type: expected int"),
         ("model.lr=fast", "model.lr='fast' has the wrong type: expected float"),
         ("trainer.max_epochs=lots", "trainer.max_epochs='lots' has the wrong type"),
         ("seed=abc", "seed='abc' has the wrong type: expected int"),
-        ("data.image_size=48", "data.image_size must be a power of two in \\[16, 256\\], got 48"),
+        ("data.image_size=48", "model.image_size must be a power of two in \\[16, 256\\] for the DCGAN networks, "
+                               "got 48"),
     ],
 )
 def test_config_mistakes_stop_before_any_work(run_config, tmp_path: Path, override: str, message: str):

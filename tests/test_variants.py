@@ -17,9 +17,9 @@ from torch import nn
 
 from conftest import ROOT, compose_config
 from dcgan.errors import UsageError
-from dcgan.gan import DCGAN
-from dcgan.losses import LOSSES
-from dcgan.regularizers import R1, GradientPenalty
+from dcgan.model.gan import DCGAN
+from dcgan.model.losses import LOSSES
+from dcgan.model.regularizers import R1, GradientPenalty
 from test_gan import Snapshots, fit
 from train import train
 

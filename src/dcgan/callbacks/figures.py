@@ -15,7 +15,7 @@ from pytorch_lightning.loggers import TensorBoardLogger  # noqa: E402
 from pytorch_lightning.utilities import rank_zero_warn  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
-from dcgan.sinks import log_figure  # noqa: E402
+from dcgan.callbacks.sinks import log_figure  # noqa: E402
 
 
 class TrainingFigures(pl.Callback):

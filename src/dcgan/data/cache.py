@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dcgan.data.images import decode_images
 from dcgan.files import replaced_atomically
-from dcgan.images import decode_images
 
 FORMAT = 3  # bump when the decoding changes, so old records are not reused
 

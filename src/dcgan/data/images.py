@@ -87,16 +87,3 @@ def decode_images(files: list[Path], image_size: int, channels: int, workers: in
         bad += [files[done + i] for i in (~ok).nonzero().flatten().tolist()]
         done += len(ok)
     return bad
-
-
-def to_uint8(images: Tensor) -> Tensor:
-    """[-1, 1] floats -> the uint8 pixels a PNG of them holds."""
-    return images.add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)
-
-
-def equal_batches(count: int, batch_size: int) -> list[int]:
-    """Sizes of the fewest batches of at most batch_size that hold count items, as equal as can be:
-    65 in batches of 64 is 33 + 32, not 64 + 1. A generator that normalises each batch with its
-    own statistics (BatchNorm, as in training) gives poor images in a very small batch."""
-    batches = -(-count // batch_size)
-    return [count // batches + (i < count % batches) for i in range(batches)]

@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from dcgan.data import ImageFolderDataModule
+from dcgan.data.folder import ImageFolderDataModule
 from dcgan.errors import UsageError
 
 MARKER = ".dcgan-digits"  # written last: its presence means the folder is complete

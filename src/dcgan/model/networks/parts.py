@@ -1,5 +1,5 @@
 """Networks as interchangeable parts: any G and D built from a spec, the contract they keep, and
-spectral normalisation over any of them. Plain PyTorch, like networks.py."""
+spectral normalisation over any of them. Plain PyTorch, like dcgan.py."""
 
 import importlib
 from collections.abc import Mapping
@@ -18,6 +18,16 @@ def with_spectral_norm(module: nn.Module) -> nn.Module:
         if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             nn.utils.parametrizations.spectral_norm(layer)
     return module
+
+
+# Networks that moved, by the name checkpoints written before the move give them.
+MOVED = {"dcgan.networks.Generator": "dcgan.model.networks.dcgan.Generator",
+         "dcgan.networks.Discriminator": "dcgan.model.networks.dcgan.Discriminator"}
+
+
+def current_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """spec with its _target_ where that network is now (a checkpoint's may name an old place)."""
+    return {**spec, "_target_": MOVED.get(spec["_target_"], spec["_target_"])}
 
 
 def build(spec: Mapping[str, Any]) -> nn.Module:

@@ -6,11 +6,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-
-def derived_seed(*parts: int) -> int:
-    """A seed for one stream of randomness, from the run's seed and where in the run it is
-    (epoch; rank and iteration): the same in a run and in its resumption."""
-    return hash(parts) % 2**63  # tuples of ints hash the same in every process
+from dcgan.streams import derived_seed
 
 
 class EpochShuffle(Sampler[int]):

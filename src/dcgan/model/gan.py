@@ -11,16 +11,16 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
-from dcgan.augment import DiffAugment
 from dcgan.errors import TrainingDiverged, UsageError
-from dcgan.options import check_options
-from dcgan.losses import LOSSES
-from dcgan.latents import interpolation_latents
-from dcgan.networks import batch_statistics
-from dcgan.parts import build, check_contract, with_spectral_norm
-from dcgan.regularizers import R1, GradientPenalty
-from dcgan.sampler import derived_seed
+from dcgan.model.augment import DiffAugment
+from dcgan.model.losses import LOSSES
+from dcgan.model.networks.parts import build, check_contract, current_spec, with_spectral_norm
+from dcgan.model.options import check_options
+from dcgan.model.regularizers import R1, GradientPenalty
+from dcgan.model.sampling import batch_statistics, interpolation_latents
+from dcgan.streams import derived_seed
 
+TUTORIAL = "dcgan.model.networks.dcgan"  # the tutorial's networks, the default G and D
 NUM_FIXED = 64  # fixed latents behind the progress grids: an 8x8 grid, as in the seed
 
 
@@ -72,9 +72,9 @@ class DCGAN(pl.LightningModule):
         self.save_hyperparameters(logger=False)  # callbacks.HParams logs them, with the final metrics
         self.automatic_optimization = False
         specs = {  # what is built, and kept in the hyperparameters so that a checkpoint rebuilds it
-            "generator": generator or {"_target_": "dcgan.networks.Generator", "nz": nz, "ngf": ngf,
+            "generator": generator or {"_target_": f"{TUTORIAL}.Generator", "nz": nz, "ngf": ngf,
                                        "channels": channels, "image_size": image_size},
-            "discriminator": discriminator or {"_target_": "dcgan.networks.Discriminator", "ndf": ndf,
+            "discriminator": discriminator or {"_target_": f"{TUTORIAL}.Discriminator", "ndf": ndf,
                                                "channels": channels, "image_size": image_size, "norm": d_norm},
         }
         if num_classes:  # every G and D is told the classes, and then takes labels as second input
@@ -111,6 +111,9 @@ class DCGAN(pl.LightningModule):
         hparams, state = checkpoint.get("hyper_parameters"), checkpoint.get("state_dict")
         if not isinstance(hparams, dict) or not isinstance(state, dict) or not any(k.startswith("generator.") for k in state):
             raise UsageError(f"ckpt_path={path} is not a checkpoint of this template: it holds no DCGAN generator")
+        for name in ("generator", "discriminator"):  # the networks' specs, as the package names them now
+            if isinstance(hparams.get(name), dict):
+                hparams[name] = current_spec(hparams[name])
         return checkpoint
 
     @classmethod

@@ -1,13 +1,11 @@
-"""What training shows: grids and hyperparameters in the loggers (sinks.py), statistics in the
-progress bar."""
+"""Image grids in the loggers (sinks.py): the fixed-noise grid, real images, interpolations."""
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import TQDMProgressBar
 from torch import Tensor
 from torchvision.utils import make_grid
 
-from dcgan.sinks import log_hparams_tab, log_image, log_params
+from dcgan.callbacks.sinks import log_image
 
 
 def to_grid(images: Tensor, nrow: int = 8) -> Tensor:
@@ -61,48 +59,3 @@ class ImageGrids(pl.Callback):
     def _add(trainer: pl.Trainer, tag: str, images: Tensor, step: int, nrow: int = 8) -> None:
         if trainer.is_global_zero:
             log_image(trainer, tag, to_grid(images, nrow), step)
-
-
-class ProgressBar(TQDMProgressBar):
-    """Lightning's progress bar, showing the train/ statistics.
-
-    Logged with prog_bar=True, Lightning would turn them into Python numbers after every batch, a
-    host sync per statistic per step. Here they are read only on the iterations Lightning has just
-    logged, which sync anyway; in between, the bar shows the last values read.
-    """
-
-    def __init__(self, refresh_rate: int = 1):
-        super().__init__(refresh_rate=refresh_rate)
-        self._shown: dict[str, str] = {}
-
-    def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, int | str | float]:
-        every = trainer.log_every_n_steps
-        if every and pl_module.iteration % every == 0:
-            stats = {name: value for name, value in trainer.callback_metrics.items() if name.startswith("train/")}
-            self._shown = {name: f"{value.item():.3g}" for name, value in stats.items()}
-        return {**super().get_metrics(trainer, pl_module), **self._shown}
-
-
-class HParams(pl.Callback):
-    """The run's hyperparameters, the model's first, then the data's and the trainer's: to W&B's
-    config, MLflow's params and CSV's hparams.yaml as training starts (so a run stopped early has
-    them too), and with the final metrics (val/fid first, then val/ and train/) to TensorBoard's
-    HParams tab when it ends, where a sweep can be sorted."""
-
-    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        log_params(trainer, self.params(trainer, pl_module))
-
-    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        metrics = trainer.callback_metrics
-        logged = {k: float(v) for k, v in metrics.items() if k.startswith(("train/", "val/"))}
-        order = sorted(logged, key=lambda name: (name != "val/fid", not name.startswith("val/"), name))
-        log_hparams_tab(trainer, self.params(trainer, pl_module), {name: logged[name] for name in order})
-
-    @staticmethod
-    def params(trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, bool | int | float | str]:
-        params = {f"model/{name}": value for name, value in pl_module.hparams.items()}
-        if trainer.datamodule is not None:
-            params |= {f"data/{name}": value for name, value in trainer.datamodule.hparams.items()}
-        params |= {"trainer/precision": trainer.precision, "trainer/world_size": trainer.world_size,
-                   "trainer/max_epochs": trainer.max_epochs, "seed": torch.initial_seed()}
-        return {k: v if isinstance(v, (bool, int, float, str)) else str(v) for k, v in params.items()}

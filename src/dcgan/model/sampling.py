@@ -1,7 +1,11 @@
-"""Latents for sampling: truncated draws, seed lists, and spherical paths between endpoints."""
+"""Sampling from a generator: latents (truncated draws, seed lists, spherical paths between
+endpoints), batches of equal size, normalisation with batch statistics, and pixels."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from dcgan.errors import UsageError
 
@@ -41,3 +45,33 @@ def parse_seeds(seeds: int | list[int] | str) -> list[int]:
             raise UsageError(f"seeds={seeds} must be a seed, a list of seeds or a range such as 0-63")
         return list(range(int(first), int(last) + 1))
     return [seeds] if isinstance(seeds, int) else list(seeds)
+
+
+def equal_batches(count: int, batch_size: int) -> list[int]:
+    """Sizes of the fewest batches of at most batch_size that hold count items, as equal as can be:
+    65 in batches of 64 is 33 + 32, not 64 + 1. A generator that normalises each batch with its
+    own statistics (BatchNorm, as in training) gives poor images in a very small batch."""
+    batches = -(-count // batch_size)
+    return [count // batches + (i < count % batches) for i in range(batches)]
+
+
+@contextmanager
+def batch_statistics(module: nn.Module) -> Iterator[None]:
+    """Normalise with each batch's own statistics, as training does, without updating the
+    running averages or synchronising SyncBatchNorm across ranks (so rank 0 can sample alone)."""
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [(m.training, m.running_mean, m.running_var) for m in norms]
+    for m in norms:  # eval mode with no running stats = batch stats, no update, no all-reduce
+        m.eval()
+        m.running_mean = m.running_var = None
+    try:
+        yield
+    finally:
+        for m, (training, mean, var) in zip(norms, saved):
+            m.train(training)
+            m.running_mean, m.running_var = mean, var
+
+
+def to_uint8(images: Tensor) -> Tensor:
+    """[-1, 1] floats -> the uint8 pixels a PNG of them holds."""
+    return images.add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)

@@ -4,7 +4,7 @@ built, before any work, each with one line naming the option and what it accepts
 from typing import Any
 
 from dcgan.errors import UsageError
-from dcgan.losses import LOSSES
+from dcgan.model.losses import LOSSES
 
 COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")  # the others replay CUDA graphs, see the error below
 

@@ -5,9 +5,6 @@ exactly the tutorial's; other power-of-two sizes add or remove one stride-2 bloc
 The layer stack is kept in ``self.main`` so state_dict keys match the tutorial's checkpoints.
 """
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -19,7 +16,8 @@ SUPPORTED_SIZES = (16, 32, 64, 128, 256)
 
 def check_image_size(image_size: int) -> None:
     if image_size not in SUPPORTED_SIZES:
-        raise UsageError(f"image_size must be a power of two in [16, 256], got {image_size}")
+        raise UsageError(f"image_size must be a power of two in [16, 256] for the DCGAN networks, "
+                         f"got {image_size} (it follows data.image_size)")
 
 
 def dcgan_init(module: nn.Module) -> None:
@@ -113,20 +111,3 @@ class Discriminator(nn.Module):
             return self.main(x).flatten()
         features = self.main[:-1](x)  # (B, ndf*mult, 4, 4)
         return self.main[-1](features).flatten() + (self.embed(labels) * features.sum((2, 3))).sum(1)
-
-
-@contextmanager
-def batch_statistics(module: nn.Module) -> Iterator[None]:
-    """Normalise with each batch's own statistics, as training does, without updating the
-    running averages or synchronising SyncBatchNorm across ranks (so rank 0 can sample alone)."""
-    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    saved = [(m.training, m.running_mean, m.running_var) for m in norms]
-    for m in norms:  # eval mode with no running stats = batch stats, no update, no all-reduce
-        m.eval()
-        m.running_mean = m.running_var = None
-    try:
-        yield
-    finally:
-        for m, (training, mean, var) in zip(norms, saved):
-            m.train(training)
-            m.running_mean, m.running_var = mean, var

@@ -10,12 +10,12 @@ import torch
 from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor
 
-from dcgan.cache import decoded_folder
-from dcgan.classes import class_of, folder_classes
+from dcgan.data.cache import decoded_folder
+from dcgan.data.classes import class_of, folder_classes
+from dcgan.data.images import ImageFolder, find_images
+from dcgan.data.sampler import EpochShuffle, ResumableLoader
 from dcgan.errors import UsageError
-from dcgan.images import ImageFolder, find_images
-from dcgan.networks import check_image_size
-from dcgan.sampler import EpochShuffle, ResumableLoader, derived_seed
+from dcgan.streams import derived_seed
 
 MIRROR = 1  # tells the mirroring's random stream from the latents', which derive from the same parts
 
@@ -55,7 +55,8 @@ class ImageFolderDataModule(pl.LightningDataModule):
     ):
         super().__init__()
         self.save_hyperparameters(logger=False)  # for callbacks.HParams
-        check_image_size(image_size)
+        if image_size < 1:  # which sizes the networks can make is theirs to say
+            raise UsageError(f"image_size must be a positive number of pixels, got {image_size}")
         if channels not in (1, 3):
             raise UsageError(f"channels must be 1 or 3, got {channels}")
         if batch_size < 1:
