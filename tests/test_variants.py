@@ -8,14 +8,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
+from PIL import Image
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torch import nn
 
 from conftest import ROOT, compose_config
+from dcgan.data.folder import ImageFolderDataModule
 from dcgan.errors import UsageError
 from dcgan.model.gan import DCGAN
 from dcgan.model.losses import LOSSES
@@ -109,6 +112,46 @@ def test_n_critic_takes_that_many_d_steps_each_on_its_own_real_batch_per_g_step(
     real_batches = reals[0:6:2]  # D(x), D(G(z)) per D update, then D(G(z)) for G: the first iteration's reals
     assert all(batch.shape[0] == 8 for batch in real_batches)
     assert not torch.equal(real_batches[0], real_batches[1]) and not torch.equal(real_batches[1], real_batches[2])
+
+
+class DiscriminatorBatches(pl.Callback):
+    """Records the batch size of every image batch D is given in training (tests/ only)."""
+
+    sizes: list[int] = []
+
+    def on_train_start(self, trainer, pl_module):
+        DiscriminatorBatches.sizes = []
+        pl_module.discriminator.register_forward_pre_hook(lambda module, args: self.sizes.append(len(args[0])))
+
+
+def test_with_n_critic_and_no_drop_last_every_d_update_takes_a_whole_batch(run_config, tmp_path: Path):
+    """80 images in steps of 5 D batches of 7: two whole steps an epoch (70 images), and the 10
+    left over are not cut into five D batches of 2 (nor the digits' 12 into an IndexError)."""
+    rng = np.random.default_rng(0)
+    (tmp_path / "images").mkdir()
+    for i in range(80):
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(tmp_path / "images" / f"{i}.png")
+    with pytest.warns(UserWarning, match="model.n_critic=5: every D update takes a whole batch of 7, so the last 10"):
+        metrics = train(run_config("experiment=cifar32", f"data.root={tmp_path / 'images'}", "model=wgan_gp",
+                                   "data.batch_size=7", "data.drop_last=false", "trainer.limit_train_batches=null",
+                                   "trainer.max_epochs=2", "~callbacks.quality", "~callbacks.figures",
+                                   "+callbacks.batches={_target_: test_variants.DiscriminatorBatches}"))
+    assert math.isfinite(metrics["train/gp"])
+    # per iteration: 5 D updates of a real and a fake batch and a penalty, then D(G(z)) for G
+    assert DiscriminatorBatches.sizes == [7] * (5 * 3 + 1) * 2 * 2  # 2 iterations an epoch, 2 epochs
+
+
+def test_without_n_critic_a_short_last_batch_is_kept_as_the_seed_keeps_it(tmp_path: Path):
+    for i in range(40):
+        Image.fromarray(np.full((16, 16), i, dtype=np.uint8)).save(tmp_path / f"{i}.png")
+    dm = ImageFolderDataModule(str(tmp_path), image_size=16, batch_size=7, num_workers=0, drop_last=False)
+    dm.setup("fit")
+    assert [len(batch) for batch in dm.train_dataloader()] == [7] * 5 + [5]
+    dm = ImageFolderDataModule(str(tmp_path), image_size=16, batch_size=4, batches_per_step=3, num_workers=0,
+                               drop_last=False)
+    with pytest.warns(UserWarning, match="the last 4 images"):
+        dm.setup("fit")
+    assert [len(batch) for batch in dm.train_dataloader()] == [12] * 3
 
 
 def test_two_time_scale_rates_and_beta2_reach_their_optimizers():

@@ -25,7 +25,9 @@ class ImageFolderDataModule(pl.LightningDataModule):
 
     batch_size is per device: under DDP each rank draws its own batch from its shard.
     batches_per_step: how many batches each training step takes at once (model.n_critic: one per
-    D update), as one (batches_per_step * batch_size, C, S, S) tensor.
+    D update), as one (batches_per_step * batch_size, C, S, S) tensor. Every step holds that many
+    whole batches: with more than one, an epoch's last images that do not fill a step are left
+    out of that epoch (whatever drop_last says), so no D update trains on a smaller batch.
     cache: decode every image once (see cache.py) and keep them all on the training device; the
     loader then yields only indices and batches are gathered there, no decoding or copying per
     step. on_bad_image: images that cannot be decoded (corrupt, truncated, empty, unreadable) are
@@ -118,14 +120,27 @@ class ImageFolderDataModule(pl.LightningDataModule):
             self.dataset = range(len(self.images))  # the loader yields indices
         else:
             self.dataset = ImageFolder(good, self.image_size, self.channels, labels)
-        share = len(self.dataset) // (trainer.world_size if trainer else 1)
-        if self.drop_last and self.batch_size * self.batches_per_step > share:
-            per_step = f" x {self.batches_per_step} batches per step (model.n_critic)" if self.batches_per_step > 1 else ""
+        share, step = len(self.dataset) // (trainer.world_size if trainer else 1), self.batch_size * self.batches_per_step
+        if self._whole_steps and step > share:
+            if self.batches_per_step > 1:
+                raise UsageError(
+                    f"data.batch_size={self.batch_size} x {self.batches_per_step} batches per step (model.n_critic) is "
+                    f"larger than the {share} images each device gets from {self.root}, so no step is ever whole: "
+                    "lower data.batch_size or model.n_critic")
             raise UsageError(
-                f"data.batch_size={self.batch_size}{per_step} is larger than the {share} images each device gets "
-                f"from {self.root}, so with data.drop_last=true no batch is ever full: lower data.batch_size "
-                "or set data.drop_last=false"
-            )
+                f"data.batch_size={self.batch_size} is larger than the {share} images each device gets from "
+                f"{self.root}, so with data.drop_last=true no batch is ever full: lower data.batch_size "
+                "or set data.drop_last=false")
+        if not self.drop_last and self.batches_per_step > 1 and share % step:
+            rank_zero_warn(f"data.drop_last=false with model.n_critic={self.batches_per_step}: every D update takes a "
+                           f"whole batch of {self.batch_size}, so the last {share % step} images of each epoch's order "
+                           "are left out of that epoch")
+
+    @property
+    def _whole_steps(self) -> bool:
+        """Whether the loader drops a short last step: by drop_last, and always with several D
+        batches per step (a short one would give D updates of unequal size)."""
+        return self.drop_last or self.batches_per_step > 1
 
     def _decoded(self) -> tuple[np.ndarray | None, list[Path]]:
         return decoded_folder(self.root, self.files, self.image_size, self.channels, self.cache_dir,
@@ -159,7 +174,7 @@ class ImageFolderDataModule(pl.LightningDataModule):
             batch_size=self.batch_size * self.batches_per_step,
             sampler=sampler,  # shards by rank itself (trainer.use_distributed_sampler=false)
             num_workers=workers,
-            drop_last=self.drop_last,
+            drop_last=self._whole_steps,
             pin_memory=torch.cuda.is_available(),
             persistent_workers=workers > 0,
         )

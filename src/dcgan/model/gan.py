@@ -211,6 +211,9 @@ class DCGAN(pl.LightningModule):
         opt_g, opt_d = self.optimizers()
         generator, discriminator, plain_discriminator = self.train_nets()
         iteration, n_critic = self.iteration, self.hparams.n_critic
+        if len(real) % n_critic:  # a DataModule of the user's own that hands a short step
+            raise UsageError(f"a training step got {len(real)} real images for model.n_critic={n_critic} D updates: "
+                             "each step must hold n_critic whole batches (drop a short last one)")
         reals = real.contiguous(memory_format=self.memory_format).chunk(n_critic)  # (B, C, S, S) per D update
         latents = self.sample_latents(real.shape[0]).chunk(n_critic)
         fake_labels = split(self.sample_labels(real.shape[0]), n_critic)
