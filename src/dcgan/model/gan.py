@@ -229,7 +229,10 @@ class DCGAN(pl.LightningModule):
             fake_logits = self._judge(discriminator, fake.detach(), fake_labels[k])
             loss_d = self.loss.discriminator(real_logits, fake_logits)
             penalty = 0
-            judge = partial(self._judge, plain_discriminator, labels=real_labels[k])  # points between real and fake too
+            # The penalties judge real images (and points between real and fake) by the plain, eager
+            # D: their double backward cannot run through torch.compile's graphs, and DDP's
+            # wrapper would reduce before their gradients are in (regularizers.py).
+            judge = partial(self._judge, self.discriminator, labels=real_labels[k])
             for regularizer in self.regularizers:
                 if (term := regularizer(judge, reals[k], fake, iteration, self._latent_rng, scale)):
                     penalty, self._penalties[f"train/{regularizer.name}"] = penalty + term[0], term[1]

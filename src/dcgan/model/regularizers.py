@@ -1,8 +1,9 @@
 """Penalties on D's gradient with respect to its input, added to D's loss: R1 and WGAN-GP.
 
-Each is called in D's update with the plain (not DDP-wrapped) D: its own forward pass feeds a
-double backward, and the gradients it leaves on D's weights are summed with the adversarial ones
-before DDP all-reduces them, in the same backward pass.
+Each is called in D's update with the plain D, neither DDP-wrapped nor compiled: its own forward
+pass feeds a double backward (which torch.compile's graphs do not support), and the gradients it
+leaves on D's weights are summed with the adversarial ones before DDP all-reduces them, in the
+same backward pass.
 """
 
 import torch
