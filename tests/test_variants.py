@@ -6,6 +6,7 @@ import math
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -220,6 +221,20 @@ def test_regularizers_resume_exactly_and_keep_ddp_ranks_in_step(run_config, tmp_
     train_py(tmp_path, digits_root, "trainer.devices=2", *options, probe(tmp_path / "probe"))
     ranks = [json.loads((tmp_path / "probe" / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert ranks[0]["weights"] == ranks[1]["weights"]  # the penalties' gradients were all-reduced too
+
+
+@pytest.mark.parametrize(("options", "warned"), [
+    (["model.gp_lambda=10"], "model.gp_lambda=10 with BatchNorm in D"),
+    (["model.r1_gamma=1", "model.gp_lambda=2"], "model.r1_gamma=1 and model.gp_lambda=2 with BatchNorm in D"),
+    (["model=wgan_gp"], None), (["model=r1"], None), (["model.gp_lambda=10", "model.d_norm=none"], None),
+])
+def test_a_penalty_on_a_batchnorm_discriminator_is_one_warning_and_the_presets_have_none(run_config, options, warned):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(run_config(*options, "trainer.limit_train_batches=1", "~callbacks.quality", "~callbacks.figures"))
+    said = [str(w.message) for w in caught if "BatchNorm in D" in str(w.message)]
+    assert len(said) == (warned is not None)
+    assert warned is None or (said[0].startswith(warned) and said[0].endswith("set model.d_norm=layer or model.d_norm=none"))
 
 
 def test_bf16_mixed_trains_the_penalties_on_cpu(run_config):

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor, nn
 
 from dcgan.errors import TrainingDiverged, UsageError
@@ -186,6 +187,12 @@ class DCGAN(pl.LightningModule):
     def on_fit_start(self) -> None:
         self._latent_rng = torch.Generator(self.device)
         self._seed = torch.initial_seed()  # the run's seed (seed_everything)
+        if self.regularizers and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.discriminator.modules()):
+            hp = self.hparams
+            chosen = " and ".join(f"model.{key}={hp[key]}" for key in ("r1_gamma", "gp_lambda") if hp[key])
+            rank_zero_warn(f"{chosen} with BatchNorm in D: each image's penalty then depends on the other images of "
+                           "its batch, which the penalties' papers never do (WGAN-GP's critic must judge each image "
+                           "on its own); set model.d_norm=layer or model.d_norm=none")
 
     def sample_latents(self, n: int) -> Tensor:
         """(n, nz, 1, 1) latents drawn from a stream seeded by (seed, rank, iteration): every rank
