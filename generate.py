@@ -12,24 +12,39 @@ from torchvision.utils import save_image
 from dcgan.callbacks.grids import to_grid
 from dcgan.config import check_config
 from dcgan.errors import UsageError
-from dcgan.model.gan import DCGAN
+from dcgan.model.checkpoints import from_checkpoint
 from dcgan.model.sampling import equal_batches, interpolation_latents, parse_seeds, to_uint8, truncated_normal
 
 OPTIONS = {"ckpt_path": str, "num_images": int, "output_dir": str, "seed": int, "batch_size": int,
            "device": str, "interpolation_steps": int, "interpolation_rows": int,
-           "class": int | list[int] | str | None, "truncation": float | None, "seeds": int | list[int] | str | None}
+           "class": int | str | list[int | str] | None, "truncation": float | None, "seeds": int | list[int] | str | None}
 
 
-def chosen_classes(choice: int | list[int] | str | None, num_classes: int) -> list[int] | None:
-    """The classes images cycle through: class=K, a list of them, or all (None: all, or no classes)."""
-    if not num_classes:
+def chosen_classes(choice: int | str | list[int | str] | None, names: list[str]) -> list[int] | None:
+    """The labels images cycle through, of a checkpoint's classes `names`: class=K (a label),
+    class=NAME, a list of them, or all (None: all; no classes: None)."""
+    if not names:
         if choice is not None:
             raise UsageError(f"class={choice} needs a class-conditional checkpoint (trained with data.labels=true)")
         return None
-    classes = list(range(num_classes)) if choice in (None, "all") else [choice] if isinstance(choice, int) else choice
-    if isinstance(classes, str) or not all(isinstance(c, int) and 0 <= c < num_classes for c in classes):
-        raise UsageError(f"class={choice} must be a class in [0, {num_classes - 1}], a list of them, or all")
-    return list(classes)
+    if choice in (None, "all"):
+        return list(range(len(names)))
+    labels = []
+    for item in [choice] if isinstance(choice, (int, str)) else choice:
+        if isinstance(item, int) and 0 <= item < len(names):
+            labels.append(item)
+        elif isinstance(item, str) and item in names:
+            labels.append(names.index(item))
+        else:
+            raise UsageError(f"class={choice}: {item} is not one of this checkpoint's classes, "
+                             f"{', '.join(f'{label}={name}' for label, name in enumerate(names))} (a label or a name)")
+    return labels
+
+
+def class_names(hparams: dict) -> list[str]:
+    """What each label of a class-conditional checkpoint is; one written before the names were
+    recorded knows only the labels."""
+    return list(hparams.get("class_names") or map(str, range(hparams.get("num_classes", 0))))
 
 
 def generate(cfg: DictConfig) -> list[Path]:
@@ -41,8 +56,13 @@ def generate(cfg: DictConfig) -> list[Path]:
     if cfg.truncation is not None and not cfg.truncation > 0:
         raise UsageError(f"truncation={cfg.truncation} must be positive, e.g. 0.7, or null for none")
     device = torch.device(cfg.device)
-    model = DCGAN.from_checkpoint(cfg.ckpt_path).to(device)  # forward() normalises with batch statistics
-    classes = chosen_classes(cfg["class"], model.hparams.get("num_classes", 0))
+    model = from_checkpoint(cfg.ckpt_path).to(device)  # forward() normalises with batch statistics
+    names = class_names(model.hparams)
+    classes = chosen_classes(cfg["class"], names)
+    if classes is not None:
+        recorded = "" if model.hparams.get("class_names") else " (its class names were not recorded: labels only)"
+        print(f"classes of this checkpoint: {', '.join(f'{label}={name}' for label, name in enumerate(names))}"
+              f"{recorded}; generating {', '.join(names[label] for label in classes)}")
     output_dir = Path(cfg.output_dir).expanduser()
     output_dir.mkdir(parents=True, exist_ok=True)
     latents = torch.Generator().manual_seed(cfg.seed)  # drawn on the CPU: the same on any device

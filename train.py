@@ -30,16 +30,10 @@ from dcgan.launch.torchrun import (
     rank_suffix,
     under_torchrun,
 )
-from dcgan.model.gan import DCGAN
+from dcgan.model.checkpoints import check_resumable
 
 TOP_LEVEL = {"seed": int, "ckpt_path": str | None, "objective": str,
              "objective_direction": Literal["minimize", "maximize"]}
-# What a checkpoint's weights are shaped by, and where this run's config sets it.
-ARCHITECTURE = {"nz": "model.nz", "ngf": "model.ngf", "ndf": "model.ndf", "channels": "data.channels",
-                "image_size": "data.image_size", "d_norm": "model.d_norm", "spectral_norm": "model.spectral_norm",
-                "generator": "model.generator", "discriminator": "model.discriminator", "ema_decay": "model.ema_decay",
-                "num_classes": "classes (data.labels)"}
-MIRRORED = {"nz", "ngf", "ndf", "channels", "image_size", "norm", "num_classes"}  # network arguments the keys above set
 OmegaConf.register_new_resolver("job_name", job_name, replace=True)  # names a sweep's job directories
 # names run directories; cached in the config, so a job that submitit runs from the pickled config
 # (a process of its own) reads the sweep's time, not its own
@@ -63,7 +57,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     ckpt_path = cfg.ckpt_path or earlier_attempt_checkpoint(output_dir, checkpoints)
 
     datamodule = instantiate_node(cfg.data, "data")
-    model = instantiate_node(cfg.model, "model", num_classes=getattr(datamodule, "num_classes", 0))  # the data's
+    classes = list(getattr(datamodule, "classes", None) or [])  # the data's class names, with labels
+    model = instantiate_node(cfg.model, "model", num_classes=len(classes), class_names=classes or None)
     if ckpt_path:
         check_resumable(ckpt_path, model)
     callbacks = [instantiate_node(node, f"callbacks.{name}") for name, node in cfg.callbacks.items() if node]
@@ -119,30 +114,6 @@ def chosen_presets() -> dict[str, str]:
         return {}
     choices = HydraConfig.get().runtime.choices
     return {group: choices[group] for group in PRESETS if choices.get(group) not in (None, "default")}
-
-
-def check_resumable(ckpt_path: str, model: DCGAN) -> None:
-    """A one-line error, before any work, when the checkpoint's weights would not fit this model."""
-    trained = DCGAN.read_checkpoint(ckpt_path)["hyper_parameters"]
-
-    def shape(hparams: dict) -> dict[str, object]:
-        """What shapes the weights, key by key; a network's own arguments as model.generator.<arg>
-        (but those the top-level keys already name); ema_decay: only whether there is an average.
-        A checkpoint older than a key does not record it and is not judged by it."""
-        flat = {}
-        for name, key in ARCHITECTURE.items():
-            value = hparams.get(name)
-            if isinstance(value, dict):
-                flat |= {f"{key}.{arg}": v for arg, v in value.items() if arg not in MIRRORED}
-            elif name in hparams:
-                flat[key] = ("set" if value is not None else None) if name == "ema_decay" else value
-        return flat
-
-    theirs, ours = shape(trained), shape(model.hparams)
-    differences = [f"{key}={theirs[key]} (this run: {ours.get(key)})" for key in theirs if theirs[key] != ours.get(key)]
-    if differences:
-        raise UsageError(f"ckpt_path={ckpt_path} was trained with {', '.join(differences)}: "
-                         "pass the same values to resume it")
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")

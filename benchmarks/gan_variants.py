@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # train.py lives a
 
 from quality import compose_train_config, digits, quality  # noqa: E402
 
-from dcgan.model.gan import DCGAN  # noqa: E402
+from dcgan.model.checkpoints import from_checkpoint  # noqa: E402
 from dcgan.model.sampling import batch_statistics  # noqa: E402
 from throughput import seed_loop  # noqa: E402
 from train import train  # noqa: E402
@@ -62,7 +62,7 @@ def template(preset: str, seed: int, root: Path, out: Path, iterations: int | No
         "callbacks.checkpoints.monitor=null", "+trainer.enable_model_summary=false",
         f"+callbacks.clock={{_target_: gan_variants.Clock, path: '{out / 'clock.json'}'}}", *extra]))
     clock = json.loads((out / "clock.json").read_text())
-    return DCGAN.from_checkpoint(out / "checkpoints" / "last.ckpt"), clock["seconds"] / clock["iterations"], clock["iterations"]
+    return from_checkpoint(out / "checkpoints" / "last.ckpt"), clock["seconds"] / clock["iterations"], clock["iterations"]
 
 
 def plain_loop(images: torch.Tensor, seed: int, iterations: int | None, seconds: float | None):

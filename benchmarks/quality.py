@@ -27,7 +27,7 @@ from dcgan.data.digits import write_digits  # noqa: E402
 from dcgan.data.images import ImageFolder, find_images  # noqa: E402
 from dcgan.metrics.distance import GivenFeatures  # noqa: E402
 from dcgan.metrics.features import digit_classifier  # noqa: E402
-from dcgan.model.gan import DCGAN  # noqa: E402
+from dcgan.model.checkpoints import from_checkpoint  # noqa: E402
 from dcgan.model.sampling import batch_statistics, to_uint8  # noqa: E402
 from throughput import seed_loop  # noqa: E402
 from train import train  # noqa: E402
@@ -100,7 +100,7 @@ def main() -> None:
                     "callbacks.checkpoints.every_n_epochs=0", "callbacks.checkpoints.monitor=null",
                     "+trainer.enable_model_summary=false"])
                 train(cfg)
-                model = DCGAN.from_checkpoint(out / "checkpoints" / "last.ckpt")
+                model = from_checkpoint(out / "checkpoints" / "last.ckpt")
                 results[name].append(quality(model, classifier, real_features, args.samples))
 
     print(f"\n{'':<28} {'FD (lower better)':>18} {'classes >= 2%':>14} {'evenness':>9} {'min share':>10} {'max share':>10}")

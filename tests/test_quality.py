@@ -19,6 +19,7 @@ from dcgan.data.images import ImageFolder, find_images
 from dcgan.errors import UsageError
 from dcgan.metrics.distance import FeatureDistance
 from dcgan.metrics.features import FeaturesUnavailable, digit_classifier, inception
+from dcgan.model.checkpoints import from_checkpoint
 from dcgan.model.gan import DCGAN
 from dcgan.model.sampling import interpolation_latents, slerp, to_uint8
 from generate import generate
@@ -56,7 +57,7 @@ def trained_generator(tmp_path_factory: pytest.TempPathFactory, digits_root: Pat
     train(compose_config([f"paths.output_dir={out}", f"data.root={digits_root}", "trainer.max_epochs=10",
                           "trainer.accelerator=cpu", "callbacks.progress_bar.refresh_rate=0", "~callbacks.quality",
                           "~callbacks.figures", "~callbacks.image_grids"], shrink=False))
-    return DCGAN.from_checkpoint(out / "checkpoints" / "last.ckpt")
+    return from_checkpoint(out / "checkpoints" / "last.ckpt")
 
 
 @pytest.mark.slow
@@ -148,8 +149,8 @@ def test_missing_inception_weights_say_where_to_put_them(tmp_path: Path, monkeyp
 def test_ema_is_a_passive_average_that_sampling_uses(run_config, tmp_path: Path):
     train(run_config("model.ema_decay=0.9", f"paths.output_dir={tmp_path / 'ema'}"))
     train(run_config(f"paths.output_dir={tmp_path / 'plain'}"))
-    with_ema = DCGAN.from_checkpoint(tmp_path / "ema" / "checkpoints" / "last.ckpt")
-    plain = DCGAN.from_checkpoint(tmp_path / "plain" / "checkpoints" / "last.ckpt")
+    with_ema = from_checkpoint(tmp_path / "ema" / "checkpoints" / "last.ckpt")
+    plain = from_checkpoint(tmp_path / "plain" / "checkpoints" / "last.ckpt")
     assert plain.generator_ema is None and "generator_ema.main.0.weight" in with_ema.state_dict()
     for live, without in zip(with_ema.generator.parameters(), plain.generator.parameters()):
         assert torch.equal(live, without)  # the average never feeds back into training

@@ -11,11 +11,7 @@ import torch
 from PIL import Image
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from conftest import ROOT, generate_config
-from generate import generate
 from train import train
-
-FIXTURES = ROOT / "tests" / "fixtures"
 
 LOADERS = {  # the folder preset's loader settings: decoded by workers, in the main process, or cached;
     # with and without class labels (a class-conditional run) and x-flips, whose draws must repeat too
@@ -73,21 +69,3 @@ def test_a_resumed_run_ends_where_one_run_would(run_config, tmp_path: Path, imag
         assert not [w for w in caught if "resum" in str(w.message)]  # no false "unreliable resume" warning
         assert_same_weights(weights(resumed), whole)
     assert warnings.filters == filters  # nothing silenced for the rest of the process (a sweep's next jobs)
-
-
-def test_a_checkpoint_written_before_the_package_was_split_generates_and_resumes(run_config, tmp_path: Path):
-    """tests/fixtures/before_layout.ckpt: 2 iterations on the digits' classes (nz 4, ngf = ndf = 2,
-    EMA 0.9), written when src/dcgan/ was one flat folder; the .npy beside it: what its generate.py
-    made of it (seed 3, classes 1 and 7)."""
-    old = FIXTURES / "before_layout.ckpt"
-    files = generate(generate_config(f"ckpt_path={old}", "num_images=6", "seed=3", "class=[1,7]",
-                                     f"output_dir={tmp_path / 'generated'}"))
-    made = np.stack([np.asarray(Image.open(path)) for path in files]).astype(int)
-    assert np.abs(made - np.load(FIXTURES / "before_layout_seed3_class1_7.npy")).max() <= 1  # one grey level
-    train(run_config("data.labels=true", "model.nz=4", "model.ngf=2", "model.ndf=2", "model.ema_decay=0.9",
-                     "data.batch_size=8", "trainer.limit_train_batches=2", "trainer.max_epochs=2",
-                     f"ckpt_path={old}",
-                     "~callbacks.quality", "~callbacks.figures"))
-    resumed = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
-    assert (resumed["epoch"], resumed["global_step"]) == (1, 8)  # its 2 iterations, then 2 more
-    assert resumed["hyper_parameters"]["generator"]["_target_"] == "dcgan.model.networks.dcgan.Generator"

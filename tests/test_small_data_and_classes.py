@@ -6,8 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import pytorch_lightning as pl
 import torch
 from PIL import Image
+from torch.utils.data import DataLoader, TensorDataset
 
 from conftest import compose_config, generate_config
 from dcgan.data.digits import DigitsDataModule
@@ -127,6 +129,41 @@ def test_the_class_changes_what_g_makes_of_the_same_latent_and_how_d_judges_an_i
         assert not torch.allclose(d(images, zero), d(images, one))
 
 
+def test_spectral_norm_on_d_covers_the_projection_embedding():
+    model = DCGAN(nz=8, ngf=4, ndf=4, channels=1, image_size=16, num_classes=3, spectral_norm="d")
+    embed = model.discriminator.embed
+    for _ in range(30):  # one power iteration per training forward pass
+        model.discriminator(torch.rand(8, 1, 16, 16) * 2 - 1, torch.arange(8) % 3)
+    assert abs(float(torch.linalg.matrix_norm(embed.weight.detach(), ord=2)) - 1) < 0.05  # (classes, features)
+    assert abs(float(torch.linalg.matrix_norm(embed.parametrizations.weight.original.detach(), ord=2)) - 1) > 0.2
+
+
+def labelled_batches(count: int, batch_size: int, classes: int) -> DataLoader:
+    images = torch.rand(count, 1, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    return DataLoader(TensorDataset(images, torch.arange(count) % classes), batch_size=batch_size, shuffle=True,
+                      generator=torch.Generator().manual_seed(1))
+
+
+@pytest.mark.parametrize("fake_classes", ["data", "uniform"])
+def test_d_judges_fakes_of_the_real_batchs_classes_and_so_does_its_gradient_penalty(fake_classes: str):
+    """Per D update, D sees the real batch, the fake one and the penalty's points between them,
+    then G's update the fake batch again: with fake_classes=data all four take the real batch's
+    classes (the penalty joins images of one class, as Gulrajani et al.'s conditional code)."""
+    model = DCGAN(nz=8, ngf=4, ndf=4, channels=1, image_size=16, num_classes=5, gp_lambda=1.0, d_norm="none",
+                  n_critic=2, fake_classes=fake_classes)
+    seen = []
+    model.discriminator.register_forward_pre_hook(lambda module, args: seen.append(args[1].clone()))
+    pl.Trainer(accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+               enable_model_summary=False).fit(model, labelled_batches(64, 32, 5))
+    assert len(seen) == 2 * (2 * 3 + 1)  # 2 iterations of 2 D updates (real, fake, penalty) of 16, then G
+    for iteration in range(2):
+        real, fake, penalty, real2, fake2, penalty2, for_g = seen[7 * iteration : 7 * iteration + 7]
+        assert torch.equal(penalty, real) and torch.equal(penalty2, real2)  # the penalty judges by the real classes
+        assert torch.equal(for_g, fake2)  # G trains on the last D update's fake batch
+        assert torch.equal(fake, real) and torch.equal(fake2, real2) if fake_classes == "data" else \
+            not torch.equal(fake, real)
+
+
 def test_a_conditional_grid_shows_one_class_per_row_with_the_same_latents(run_config, tmp_path: Path):
     model = DCGAN(nz=8, ngf=4, ndf=4, channels=1, image_size=16, num_classes=10)
     images, per_row = model.grid()
@@ -163,5 +200,5 @@ def test_generate_by_class_truncation_and_seeds(conditional: Path, tmp_path: Pat
         assert (tmp_path / "b" / name).read_bytes() == (tmp_path / "c" / name).read_bytes()
     assert (tmp_path / "b" / "seed0001.png").read_bytes() != (tmp_path / "b" / "seed0004.png").read_bytes()
 
-    with pytest.raises(UsageError, match="class=12 must be a class in \\[0, 9\\]"):
+    with pytest.raises(UsageError, match="class=12: 12 is not one of this checkpoint.s classes, 0=0, 1=1, 2=2"):
         generate(generate_config(f"ckpt_path={conditional}", "class=12", f"output_dir={tmp_path / 'd'}"))

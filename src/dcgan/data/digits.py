@@ -6,7 +6,9 @@ same ImageFolderDataModule as any user's folder, so data.labels=true gives their
 """
 
 import os
+import shutil
 import tempfile
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -14,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from dcgan.data.folder import ImageFolderDataModule
+from dcgan.data.images import find_images
 from dcgan.errors import UsageError
 
 MARKER = ".dcgan-digits"  # written last: its presence means the folder is complete
@@ -32,9 +35,14 @@ def write_digits(root: Path) -> None:
         folder.mkdir(exist_ok=True)
         Image.fromarray(image, "L").save(folder / f"{index:04d}.png")
     (staging / MARKER).touch()
-    if root.is_dir():  # empty (checked by the caller); rename needs it gone
-        root.rmdir()
-    os.replace(staging, root)
+    try:
+        if root.is_dir():  # empty (checked by the caller); rename needs it gone
+            root.rmdir()
+        os.replace(staging, root)
+    except OSError:  # another process (a rank torchrun started beside this one) wrote it first
+        shutil.rmtree(staging)
+        if not (root / MARKER).exists():
+            raise
 
 
 class DigitsDataModule(ImageFolderDataModule):
@@ -58,13 +66,19 @@ class DigitsDataModule(ImageFolderDataModule):
         super().__init__(root, image_size, channels, batch_size, batches_per_step, num_workers, drop_last, cache,
                          cache_dir, on_bad_image, labels, hflip)
 
+    @cached_property
+    def files(self) -> list[Path]:
+        # The first look at the folder writes it: train.py asks for the classes (data.labels)
+        # before Lightning runs prepare_data.
+        if not (self.root / MARKER).exists():
+            if self.root.exists() and any(self.root.iterdir()):
+                raise UsageError(
+                    f"data.root={self.root} is not the built-in digits folder: to train on your own "
+                    "images pick a preset that reads a folder, e.g. experiment=celeba64 or experiment=cifar32"
+                )
+            write_digits(self.root)
+        return find_images(self.root)
+
     def prepare_data(self) -> None:
-        if (self.root / MARKER).exists():
-            return super().prepare_data()
-        if self.root.exists() and any(self.root.iterdir()):
-            raise UsageError(
-                f"data.root={self.root} is not the built-in digits folder: to train on your own "
-                "images pick a preset that reads a folder, e.g. experiment=celeba64 or experiment=cifar32"
-            )
-        write_digits(self.root)
+        self.files  # written here (once per node), unless the classes were asked for before  # noqa: B018
         super().prepare_data()  # a cache in cache_dir is then built here once, not by every rank

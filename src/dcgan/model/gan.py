@@ -4,7 +4,6 @@ loss, its regularizers and the update schedule are options, the seed's being the
 import copy
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from typing import Any, Literal
 
 import pytorch_lightning as pl
@@ -51,6 +50,8 @@ class DCGAN(pl.LightningModule):
         generator: dict[str, Any] | None = None,
         discriminator: dict[str, Any] | None = None,
         num_classes: int = 0,
+        class_names: list[str] | None = None,
+        fake_classes: Literal["data", "uniform"] = "data",
         augment: list[str] | None = None,
         ema_decay: float | None = None,
         channels_last: bool | None = None,
@@ -62,7 +63,11 @@ class DCGAN(pl.LightningModule):
         losses.LOSSES. r1_gamma, r1_interval, gp_lambda: the R1 and WGAN-GP penalties
         (regularizers.py; 0: none). n_critic: D updates per G update, each on its own real batch.
         lr_g, lr_d: each network's Adam rate (None: lr). spectral_norm: on D, G or both.
-        num_classes: train class-conditional G and D (the data's classes, from train.py; 0: not).
+        num_classes: train class-conditional G and D (the data's classes, from train.py; 0: not);
+        class_names: what each label is, in order (recorded: checkpoints say what they learned).
+        fake_classes: the classes of D's fake images: "data", those of the real batch beside them
+        (the data's class frequencies, and a gradient penalty's point between a real and a fake
+        image stays within one class, as in Gulrajani et al.'s conditional code), or "uniform".
         augment: DiffAugment policies applied to every image D sees (augment.py).
         ema_decay: keep an exponential moving average of G's weights (e.g. 0.999) and sample
         from it; None trains and samples exactly as the seed. channels_last: NHWC weights and
@@ -78,6 +83,8 @@ class DCGAN(pl.LightningModule):
             "discriminator": discriminator or {"_target_": f"{TUTORIAL}.Discriminator", "ndf": ndf,
                                                "channels": channels, "image_size": image_size, "norm": d_norm},
         }
+        if class_names is not None and len(class_names) != num_classes:
+            raise UsageError(f"class_names names {len(class_names)} classes, num_classes={num_classes}")
         if num_classes:  # every G and D is told the classes, and then takes labels as second input
             specs = {name: {**spec, "num_classes": num_classes} for name, spec in specs.items()}
         self.hparams.update(specs)
@@ -97,33 +104,6 @@ class DCGAN(pl.LightningModule):
         self.register_buffer("fixed_endpoints", torch.randn(8, 2, nz))  # (rows, 2, nz): interpolation grids
         self._penalties: dict[str, Tensor] = {}  # the latest value of each regularizer, for the logs
         self.distribute(None)
-
-    @staticmethod
-    def read_checkpoint(path: str | Path) -> dict:
-        """A checkpoint of this template, on the CPU whatever it trained on, read without running
-        pickled code (weights_only); anything else is a one-line UsageError."""
-        path = Path(path).expanduser()
-        if not path.is_file():
-            raise UsageError(f"ckpt_path={path} does not exist: pass a .ckpt from a run's checkpoints/")
-        try:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:  # not a torch file, or one that needs code to load
-            raise UsageError(f"ckpt_path={path} is not a checkpoint of this template ({type(error).__name__})") from None
-        hparams, state = checkpoint.get("hyper_parameters"), checkpoint.get("state_dict")
-        if not isinstance(hparams, dict) or not isinstance(state, dict) or not any(k.startswith("generator.") for k in state):
-            raise UsageError(f"ckpt_path={path} is not a checkpoint of this template: it holds no DCGAN generator")
-        for name in ("generator", "discriminator"):  # the networks' specs, as the package names them now
-            if isinstance(hparams.get(name), dict):
-                hparams[name] = current_spec(hparams[name])
-        return checkpoint
-
-    @classmethod
-    def from_checkpoint(cls, path: str | Path) -> "DCGAN":
-        """The trained system a checkpoint holds (see read_checkpoint), on the CPU."""
-        checkpoint = cls.read_checkpoint(path)
-        model = cls(**{**checkpoint["hyper_parameters"], "compile": False})
-        model.load_state_dict(checkpoint["state_dict"])
-        return model
 
     def distribute(self, wrap: Callable[[nn.Module], nn.Module] | None) -> None:
         """Train through wrap(G) and wrap(D), e.g. one DistributedDataParallel each (None: the
@@ -201,11 +181,12 @@ class DCGAN(pl.LightningModule):
         self._latent_rng.manual_seed(derived_seed(self._seed, self.global_rank, self.iteration))
         return torch.randn(n, self.hparams.nz, 1, 1, device=self.device, generator=self._latent_rng)
 
-    def sample_labels(self, n: int) -> Tensor | None:
-        """(n,) classes for the fake images, uniform, from the same stream (None: unconditional)."""
-        if not self.hparams.num_classes:
-            return None
-        return torch.randint(self.hparams.num_classes, (n,), device=self.device, generator=self._latent_rng)
+    def fake_labels(self, real_labels: Tensor | None) -> Tensor | None:
+        """(B,) classes for the fake images beside real ones of real_labels (None: unconditional):
+        the same (model.fake_classes=data), or uniform draws from the latents' stream."""
+        if real_labels is None or self.hparams.fake_classes == "data":
+            return real_labels
+        return torch.randint(self.hparams.num_classes, real_labels.shape, device=self.device, generator=self._latent_rng)
 
     def _judge(self, discriminator: nn.Module, images: Tensor, labels: Tensor | None) -> Tensor:
         """D's logits for images as D sees them: augmented (model.augment), with their labels."""
@@ -223,8 +204,8 @@ class DCGAN(pl.LightningModule):
                              "each step must hold n_critic whole batches (drop a short last one)")
         reals = real.contiguous(memory_format=self.memory_format).chunk(n_critic)  # (B, C, S, S) per D update
         latents = self.sample_latents(real.shape[0]).chunk(n_critic)
-        fake_labels = split(self.sample_labels(real.shape[0]), n_critic)
         real_labels = split(labels, n_critic)
+        fake_labels = split(self.fake_labels(labels), n_critic)
         scale = self._grad_scale()
 
         # (1) D, n_critic times (the seed: once), on a real batch and a separate fake batch. G runs

@@ -12,10 +12,12 @@ from dcgan.errors import UsageError
 
 
 def with_spectral_norm(module: nn.Module) -> nn.Module:
-    """Every convolution and linear layer of module divided by its largest singular value (Miyato
-    et al. 2018), estimated by one power iteration per training forward pass; in place."""
+    """Every convolution, linear layer and embedding of module divided by its largest singular
+    value (Miyato et al. 2018), estimated by one power iteration per training forward pass; in
+    place. The embeddings are the projection discriminator's class vectors, which Miyato & Koyama
+    normalise too (their SNEmbedID): without, the class term escapes the Lipschitz bound."""
     for layer in module.modules():
-        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)):
             nn.utils.parametrizations.spectral_norm(layer)
     return module
 
