@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # train.py lives a
 from quality import compose_train_config, digits, quality  # noqa: E402
 
 from dcgan.model.checkpoints import from_checkpoint  # noqa: E402
-from dcgan.model.sampling import batch_statistics  # noqa: E402
+from dcgan.model.sampling import sampling_mode  # noqa: E402
 from throughput import seed_loop  # noqa: E402
 from train import train  # noqa: E402
 
@@ -74,7 +74,7 @@ def plain_loop(images: torch.Tensor, seed: int, iterations: int | None, seconds:
     done = iterations or round((time.perf_counter() - start) / per_iteration)
 
     def sample(z, net=net_g):
-        with batch_statistics(net):  # the seed samples G in training mode, like this
+        with sampling_mode(net):  # the seed samples G in training mode, like this
             return net(z)
 
     return sample, per_iteration, done

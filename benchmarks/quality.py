@@ -28,7 +28,7 @@ from dcgan.data.images import ImageFolder, find_images  # noqa: E402
 from dcgan.metrics.distance import GivenFeatures  # noqa: E402
 from dcgan.metrics.features import digit_classifier  # noqa: E402
 from dcgan.model.checkpoints import from_checkpoint  # noqa: E402
-from dcgan.model.sampling import batch_statistics, to_uint8  # noqa: E402
+from dcgan.model.sampling import sampling_mode, to_uint8  # noqa: E402
 from throughput import seed_loop  # noqa: E402
 from train import train  # noqa: E402
 
@@ -87,7 +87,7 @@ def main() -> None:
             _, net_g = seed_loop(setup, images, "32-true", epochs=epochs, seed=seed)
 
             def plain(z, net=net_g):
-                with batch_statistics(net):  # the seed samples G in training mode, like this
+                with sampling_mode(net):  # the seed samples G in training mode, like this
                     return net(z)
 
             results["seed loop (tutorial)"].append(quality(plain, classifier, real_features, args.samples))

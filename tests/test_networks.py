@@ -6,7 +6,8 @@ from torch import nn
 
 from dcgan.errors import UsageError
 from dcgan.model.networks.dcgan import SUPPORTED_SIZES, Discriminator, Generator
-from dcgan.model.sampling import batch_statistics
+from dcgan.model.networks.parts import with_spectral_norm
+from dcgan.model.sampling import sampling_mode
 
 
 def count(module: nn.Module) -> int:
@@ -67,13 +68,28 @@ def test_dcgan_init():
     assert all(torch.count_nonzero(m.bias) == 0 for m in norms)
 
 
-def test_batch_statistics_sampling_leaves_the_generator_as_it_was():
+def test_sampling_sampling_leaves_the_generator_as_it_was():
     g = Generator(nz=16, ngf=8, channels=1, image_size=16)
     state = {k: v.clone() for k, v in g.state_dict().items()}
     z = torch.randn(8, 16, 1, 1)
-    with torch.no_grad(), batch_statistics(g):
+    with torch.no_grad(), sampling_mode(g):
         sampled = g(z)
     assert g.training
     assert all(torch.equal(state[k], v) for k, v in g.state_dict().items())
     with torch.no_grad():  # the same numbers as a training-mode forward (batch statistics)
         assert torch.allclose(sampled, g(z), atol=1e-6)
+
+
+def test_sampling_runs_no_power_iteration_so_the_same_latent_gives_the_same_image():
+    g = with_spectral_norm(Generator(nz=16, ngf=8, channels=1, image_size=16))
+    g(torch.randn(8, 16, 1, 1))  # a training forward pass: one power iteration, as in training
+    state = {k: v.clone() for k, v in g.state_dict().items()}  # spectral norm's u and v among them
+    z = torch.randn(8, 16, 1, 1)
+    with torch.no_grad():
+        with sampling_mode(g):
+            first = g(z)
+        with sampling_mode(g):
+            second = g(z)
+    assert torch.equal(first, second)
+    assert all(torch.equal(state[k], v) for k, v in g.state_dict().items())
+    assert all(m.training for m in g.modules())  # back in training mode, every layer

@@ -179,6 +179,16 @@ def test_spectral_norm_keeps_each_layers_largest_singular_value_near_one():
         assert all(abs(sigma - 1) < 0.05 for sigma in largest_singular_values(net))
 
 
+def test_grids_leave_a_spectrally_normalised_generator_as_it_was():
+    model = tiny(spectral_norm="g")
+    fit(model, pl.Callback(), batches=2)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        first, second = model.grid()[0], model.grid()[0]
+    assert torch.equal(first, second)
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+
+
 @pytest.mark.parametrize("norm", ["batch", "none", "layer", "instance"])
 def test_discriminator_normalisations(norm: str):
     kinds = {type(m).__name__ for m in tiny(d_norm=norm).discriminator.modules()}

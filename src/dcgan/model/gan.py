@@ -17,7 +17,7 @@ from dcgan.model.losses import LOSSES
 from dcgan.model.networks.parts import build, check_contract, current_spec, with_spectral_norm
 from dcgan.model.options import check_options
 from dcgan.model.regularizers import R1, GradientPenalty
-from dcgan.model.sampling import batch_statistics, interpolation_latents
+from dcgan.model.sampling import interpolation_latents, sampling_mode
 from dcgan.streams import derived_seed
 
 TUTORIAL = "dcgan.model.networks.dcgan"  # the tutorial's networks, the default G and D
@@ -138,7 +138,7 @@ class DCGAN(pl.LightningModule):
         labels (B,)): the averaged G when there is one, normalised with the batch's own
         statistics as in the seed, its state untouched."""
         generator = self.generator_ema or self.generator
-        with batch_statistics(generator):
+        with sampling_mode(generator):
             return generate(generator, z, labels)
 
     def grid(self) -> tuple[Tensor, int]:

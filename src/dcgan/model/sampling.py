@@ -56,19 +56,24 @@ def equal_batches(count: int, batch_size: int) -> list[int]:
 
 
 @contextmanager
-def batch_statistics(module: nn.Module) -> Iterator[None]:
-    """Normalise with each batch's own statistics, as training does, without updating the
-    running averages or synchronising SyncBatchNorm across ranks (so rank 0 can sample alone)."""
+def sampling_mode(module: nn.Module) -> Iterator[None]:
+    """Sample as training normalises, and leave module as it was: BatchNorm with each batch's own
+    statistics, without updating the running averages or synchronising SyncBatchNorm across
+    ranks (so rank 0 can sample alone); spectral norm with its current vectors, without the power
+    iteration that rewrites them (so the same latent gives the same image every time); every
+    other layer in eval mode."""
+    modes = [(m, m.training) for m in module.modules()]
     norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    saved = [(m.training, m.running_mean, m.running_var) for m in norms]
+    statistics = [(m.running_mean, m.running_var) for m in norms]
+    module.eval()  # spectral norm's parametrizations are submodules: eval stops their power iteration
     for m in norms:  # eval mode with no running stats = batch stats, no update, no all-reduce
-        m.eval()
         m.running_mean = m.running_var = None
     try:
         yield
     finally:
-        for m, (training, mean, var) in zip(norms, saved):
-            m.train(training)
+        for m, training in modes:
+            m.training = training
+        for m, (mean, var) in zip(norms, statistics):
             m.running_mean, m.running_var = mean, var
 
 
