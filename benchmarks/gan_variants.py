@@ -8,6 +8,7 @@ seconds per iteration (one G update and the n_critic D updates before it). Every
 digits preset: 32x32 greyscale, batch 64, ngf = ndf = 32, nz = 100, CPU, fp32.
 
     python benchmarks/gan_variants.py [--iterations 500] [--seconds 30] [--seeds 5] [--preset-seeds 3]
+                                      [--setups dcgan r1]
 """
 
 import argparse
@@ -87,6 +88,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5, help="seeds for the plain loop and the default")
     parser.add_argument("--preset-seeds", type=int, default=3, help="seeds for each other preset")
     parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--setups", nargs="+", default=["seed loop (tutorial)", *PRESETS],
+                        help="which to run: 'seed loop (tutorial)' and the presets, e.g. --setups r1")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -94,7 +97,7 @@ def main() -> None:
         print(f"digit classifier: {float(classifier.holdout_accuracy):.3f} held out; "
               f"budgets: {args.iterations} G updates, {args.seconds:.0f} s of training", flush=True)
 
-        setups = ["seed loop (tutorial)", *PRESETS]
+        setups = args.setups
         for budget in ({"iterations": args.iterations, "seconds": None}, {"iterations": None, "seconds": args.seconds}):
             rows = []
             for setup in setups:

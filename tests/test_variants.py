@@ -71,32 +71,54 @@ def test_each_loss_against_hand_computed_values(name: str, d_loss: float, g_loss
         assert float(statistics["d_x"]) == pytest.approx(float(torch.sigmoid(real).mean()))
 
 
-class Linear(nn.Module):
-    """D(x) = <w, x>: its input gradient is w for every image, whatever x."""
+class Quadratic(nn.Module):
+    """D(x) = sum(w * x^2) / 2: its input gradient w * x differs from image to image, so a penalty
+    taken at the wrong images (fakes for R1, one fixed point for WGAN-GP) comes out differently."""
 
     def __init__(self, w: torch.Tensor):
         super().__init__()
         self.w = nn.Parameter(w)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x * self.w).flatten(1).sum(1)
+        return (self.w * x.square()).flatten(1).sum(1) / 2
 
 
 @pytest.mark.parametrize("scale", [None, torch.tensor(1024.0)])  # 16-mixed hands the grad scaler's scale
 def test_r1_and_the_gradient_penalty_against_a_closed_form(scale):
-    w = torch.full((1, 2, 2), 0.5)  # |w|^2 = 1, |w| = 1
-    w[0, 0, 0] = 1.5  # |w|^2 = 3 * 0.25 + 2.25 = 3
-    d, real, fake = Linear(w), torch.rand(4, 1, 2, 2), torch.rand(4, 1, 2, 2)
-    rng = torch.Generator().manual_seed(0)
-    term, penalty = R1(gamma=10.0, interval=4)(d, real, fake, iteration=8, rng=rng, scale=scale)
-    assert float(penalty) == pytest.approx(3.0) and float(term.detach()) == pytest.approx(10 / 2 * 4 * 3.0)
-    assert R1(gamma=10.0, interval=4)(d, real, fake, iteration=9, rng=rng, scale=scale) is None  # lazy
-    term, penalty = GradientPenalty(weight=10.0)(d, real, fake, iteration=9, rng=rng, scale=scale)
-    assert float(penalty) == pytest.approx((math.sqrt(3.0) - 1) ** 2, rel=1e-5)
-    assert float(term.detach()) == pytest.approx(10 * (math.sqrt(3.0) - 1) ** 2, rel=1e-5)
-    term.backward()  # the penalty trains D: d/dw 10 (|w| - 1)^2 = 20 (|w| - 1) w / |w|
-    expected = 20 * (math.sqrt(3.0) - 1) * w / math.sqrt(3.0)
-    assert torch.allclose(d.w.grad, expected, rtol=1e-5)
+    w = torch.tensor([[[0.5, 1.5], [-1.0, 2.0]]])  # (C, H, W) = (1, 2, 2)
+    real, fake = torch.rand(4, 1, 2, 2, generator=torch.Generator().manual_seed(1)), torch.rand(4, 1, 2, 2) - 1
+    d = Quadratic(w.clone())
+    # R1 = gamma / 2 * E|w * x|^2 over the real images; lazy: every 4th iteration, 4 times the weight
+    r1 = (w * real).square().flatten(1).sum(1)  # (B,)
+    term, penalty = R1(gamma=10.0, interval=4)(d, real, fake, iteration=8, rng=torch.Generator(), scale=scale)
+    assert float(penalty) == pytest.approx(float(r1.mean()), rel=1e-5)
+    assert float(term.detach()) == pytest.approx(10 / 2 * 4 * float(r1.mean()), rel=1e-5)
+    assert R1(gamma=10.0, interval=4)(d, real, fake, iteration=9, rng=torch.Generator(), scale=scale) is None
+    term.backward()  # d/dw 20 E sum(w^2 x^2) = 20 E 2 w x^2
+    assert torch.allclose(d.w.grad, 20 * (2 * w * real.square()).mean(0), rtol=1e-5)
+
+    # GP = lambda E(|w * x^| - 1)^2 at x^ = fake + t (real - fake), t ~ U(0, 1) from the run's stream
+    t = torch.rand(4, 1, 1, 1, generator=torch.Generator().manual_seed(0))
+    between = fake + t * (real - fake)
+    norms = (w * between).flatten(1).norm(dim=1)  # (B,)
+    d = Quadratic(w.clone())
+    term, penalty = GradientPenalty(weight=10.0)(d, real, fake, iteration=9, rng=torch.Generator().manual_seed(0),
+                                                 scale=scale)
+    assert float(penalty) == pytest.approx(float((norms - 1).square().mean()), rel=1e-5)
+    assert float(term.detach()) == pytest.approx(10 * float((norms - 1).square().mean()), rel=1e-5)
+    term.backward()  # d/dw 10 E(n - 1)^2 = 10 E 2 (n - 1) w x^2 / n
+    expected = (10 * 2 * (norms - 1) / norms)[:, None, None, None] * w * between.square()
+    assert torch.allclose(d.w.grad, expected.mean(0), rtol=1e-4)
+
+
+def test_the_r1_preset_is_its_sources_reg_param_10_times_the_squared_gradient_norm():
+    """GAN_stability's train.py: reg = reg_param * compute_grad2(d_real, x_real).mean(), reg_param
+    10 in its configs, where compute_grad2 is each image's squared input-gradient norm."""
+    cfg = compose_config(["model=r1"], shrink=False)
+    real = torch.rand(4, 1, 2, 2)
+    d = Quadratic(torch.tensor([[[0.5, 1.5], [-1.0, 2.0]]]))
+    term, penalty = R1(cfg.model.r1_gamma, cfg.model.r1_interval)(d, real, real, iteration=0, rng=torch.Generator())
+    assert float(term.detach()) == pytest.approx(10 * float(penalty), rel=1e-6)
 
 
 def tiny(**options) -> DCGAN:
