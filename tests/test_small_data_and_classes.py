@@ -1,6 +1,7 @@
 """Small datasets and class labels: x-flip, DiffAugment, labels from the folder layout, class-
 conditional G and D, and generate.py's class, truncation and seeds."""
 
+import math
 import warnings
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from dcgan.errors import UsageError
 from dcgan.model.augment import POLICIES, DiffAugment
 from dcgan.model.gan import DCGAN
 from dcgan.model.networks.dcgan import Discriminator, Generator
+from dcgan.model.sampling import truncated_normal
 from generate import generate
 from train import train
 
@@ -164,10 +166,41 @@ def test_d_judges_fakes_of_the_real_batchs_classes_and_so_does_its_gradient_pena
             not torch.equal(fake, real)
 
 
-def test_a_conditional_grid_shows_one_class_per_row_with_the_same_latents(run_config, tmp_path: Path):
+@pytest.mark.parametrize("augment", [["cutout"], None])
+def test_a_conditional_d_sees_every_image_augmented_in_training(augment: list[str] | None):
+    """cutout blanks a square of at least 4x4 pixels of each image to exactly 0, a value the real
+    images here never take and a fresh G's Tanh only in a few pixels (where ReLUs left nothing):
+    every image of every batch D judges, real and fake, in D's update and in G's, carries one
+    with augmentation and none without."""
+    model = DCGAN(nz=8, ngf=4, ndf=4, channels=1, image_size=16, num_classes=5, augment=augment)
+    zeros = []
+    model.discriminator.register_forward_pre_hook(lambda module, args: zeros.append((args[0] == 0).flatten(1).sum(1)))
+    pl.Trainer(accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+               enable_model_summary=False).fit(model, labelled_batches(32, 8, 5))
+    assert len(zeros) == 4 * 3  # per iteration: D(x), D(G(z)) for D, D(G(z)) for G
+    assert all(bool((count >= 16).all()) if augment else bool((count < 16).all()) for count in zeros)
+
+
+def test_a_conditional_grid_shows_one_class_per_row_with_the_same_latents():
     model = DCGAN(nz=8, ngf=4, ndf=4, channels=1, image_size=16, num_classes=10)
-    images, per_row = model.grid()
+    asked = []
+    model.generator.register_forward_pre_hook(lambda module, args: asked.append(args))
+    with torch.no_grad():
+        images, per_row = model.grid()
+    (z, labels), = asked
     assert images.shape == (10 * 8, 1, 16, 16) and per_row == 8
+    assert labels.tolist() == [row for row in range(10) for _ in range(8)]  # row r: class r
+    assert all(torch.equal(z[8 * row : 8 * row + 8], model.fixed_noise[:8]) for row in range(10))
+    rows = images.view(10, 8, -1)
+    assert not any(torch.allclose(rows[0], rows[row]) for row in range(1, 10))  # each row shows its class
+
+
+def test_truncation_draws_again_what_lies_beyond_it_rather_than_clamping():
+    z = truncated_normal((20_000,), 0.5, torch.Generator().manual_seed(0))
+    assert z.abs().max() < 0.5  # none beyond, and none piled up on the bound as clamping would
+    # the standard normal restricted to [-0.5, 0.5]: P(|z| < 0.25) = (erf(0.25 / sqrt 2) / erf(0.5 / sqrt 2))
+    inner = math.erf(0.25 / math.sqrt(2)) / math.erf(0.5 / math.sqrt(2))  # 0.516
+    assert float((z.abs() < 0.25).float().mean()) == pytest.approx(inner, abs=0.01)
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +224,7 @@ def test_generate_by_class_truncation_and_seeds(conditional: Path, tmp_path: Pat
     generate(generate_config(f"ckpt_path={conditional}", "num_images=6", "class=[2,5]", "truncation=0.5",
                              f"output_dir={tmp_path / 'a'}"))
     (z, labels), = seen
-    assert labels.tolist() == [2, 5, 2, 5, 2, 5] and z.abs().max() <= 0.5
+    assert labels.tolist() == [2, 5, 2, 5, 2, 5] and z.abs().max() < 0.5
 
     generate(generate_config(f"ckpt_path={conditional}", "seeds=0-5", f"output_dir={tmp_path / 'b'}"))
     generate(generate_config(f"ckpt_path={conditional}", "seeds=[4,1]", f"output_dir={tmp_path / 'c'}"))
