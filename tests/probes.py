@@ -154,18 +154,23 @@ class Interrupt(pl.Callback):
             os.kill(os.getpid(), getattr(signal, f"SIG{self.signal}"))
 
 
-class BrokenDisk(pl.Callback):
-    """Makes every checkpoint write fail half-way, as a full disk or a crash would."""
+class FillDisk(pl.Callback):
+    """Fills the disk that `path` is on, with the file `path`, as epoch `epoch` ends (before the
+    checkpoint callback, which runs last): a disk that runs full during a run."""
 
-    def on_fit_start(self, trainer, pl_module):
-        io = trainer.strategy.checkpoint_io
+    def __init__(self, path: str, epoch: int):
+        self.path = Path(path)
+        self.epoch = epoch
 
-        def half_then_fail(checkpoint, path, storage_options=None):
-            with open(path, "wb") as file:
-                file.write(b"PK\x03\x04 half a checkpoint")
-            raise OSError("No space left on device")
-
-        io.save_checkpoint = half_then_fail
+    def on_train_epoch_end(self, trainer, pl_module):
+        if trainer.current_epoch != self.epoch:
+            return
+        with open(self.path, "wb", buffering=0) as file:  # unbuffered: every write reaches the disk
+            try:
+                while True:
+                    file.write(bytes(4096))
+            except OSError:  # ENOSPC: full
+                pass
 
 
 class StepCounter(pl.Callback):

@@ -1,8 +1,10 @@
 """Nothing earned is lost: bad data, bad config, divergence and preemption, each with a clear
 message, and checkpoints that survive them."""
 
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -60,8 +62,10 @@ def test_multi_frame_files_give_their_first_frame(tmp_path: Path, suffix: str):
 
 
 def train_py(cwd: Path, *overrides: str) -> subprocess.CompletedProcess:
+    """python train.py <overrides>, shrunk, with tests/ importable (probes)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
     return subprocess.run([sys.executable, str(ROOT / "train.py"), *SHRINK, *overrides], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, env=env)
 
 
 @pytest.mark.parametrize("make", ["missing", "empty", "no images"])
@@ -161,14 +165,47 @@ def test_resuming_another_architecture_names_the_mismatch(run_config, tmp_path: 
         train(run_config(f"ckpt_path={last_checkpoint(tmp_path / 'first')}", "model.ngf=16", "data.image_size=32"))
 
 
-def test_a_crash_mid_write_leaves_the_previous_checkpoint_loadable(run_config, tmp_path: Path):
-    train(run_config(f"paths.output_dir={tmp_path / 'first'}"))
-    previous = last_checkpoint(tmp_path / "first").read_bytes()
-    with pytest.raises(OSError, match="No space left"):
-        train(run_config(f"paths.output_dir={tmp_path / 'first'}", "trainer.max_epochs=2",
-                         f"ckpt_path={last_checkpoint(tmp_path / 'first')}", "+callbacks.disk={_target_: probes.BrokenDisk}"))
-    assert last_checkpoint(tmp_path / "first").read_bytes() == previous
-    assert torch.load(last_checkpoint(tmp_path / "first"), weights_only=True)["epoch"] == 0
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A real filesystem of 1 MiB (tmpfs) for this test; mounting needs root, as CI has."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True, text=True)
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a 1 MiB tmpfs here: {mounted.stderr.strip()} (needs root)")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def test_a_full_disk_ends_the_run_in_one_line_and_the_last_good_checkpoint_resumes(run_config, tmp_path: Path,
+                                                                                small_disk: Path, digits_root: Path):
+    """The disk holding the checkpoints fills up during epoch 2: the run ends with one line naming
+    the disk and the checkpoint still good (epoch 1's, whole: the failed write left no partial
+    file), and once there is space again, that checkpoint resumes."""
+    checkpoints = small_disk / "checkpoints"
+    options = ["experiment=digits", "~callbacks.quality", "~callbacks.figures", "trainer.max_epochs=2",
+               f"callbacks.checkpoints.dirpath={checkpoints}", "callbacks.checkpoints.every_n_epochs=1"]
+    result = train_py(tmp_path, f"data.root={digits_root}", *options,
+                      f"+callbacks.fill={{_target_: probes.FillDisk, path: '{small_disk / 'filler'}', epoch: 1}}")
+    last = checkpoints / "last.ckpt"
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: the disk holding {checkpoints} (mounted at {small_disk}) is full: No space left on device while "
+        f"writing checkpoints; the last good checkpoint is {last} (after iteration 3): free some space, then resume "
+        f"with ckpt_path={last} and the same options")
+    assert sorted(path.name for path in checkpoints.iterdir()) == ["epoch=001.ckpt", "last.ckpt"]  # no partial
+    assert torch.load(last, weights_only=True)["global_step"] == 8  # epoch 1's 4 iterations
+    assert (checkpoints / "epoch=001.ckpt").stat().st_ino == last.stat().st_ino  # a hard link: no space taken
+    (small_disk / "filler").unlink()
+    train(run_config(*options, f"ckpt_path={last}"))
+    assert torch.load(last, weights_only=True)["global_step"] == 16
+
+
+def test_checkpoints_are_written_beside_their_target_and_not_in_the_system_temp_directory(
+        run_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-folder"))  # a /tmp that cannot hold them
+    train(run_config("~callbacks.quality", "~callbacks.figures"))
+    assert torch.load(last_checkpoint(tmp_path / "run"), weights_only=True)["global_step"] == 8
 
 
 class Payload:

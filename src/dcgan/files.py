@@ -23,3 +23,13 @@ def replaced_atomically(target: Path) -> Iterator[Path]:
 def copy_atomically(source: Path, target: Path) -> None:
     with replaced_atomically(target) as partial:
         shutil.copyfile(source, partial)
+
+
+def link_atomically(source: Path, target: Path) -> None:
+    """target becomes another name of source's file (no copy, no space), or a copy where the
+    filesystem has no hard links. Only for a source that is replaced, never rewritten in place."""
+    with replaced_atomically(target) as partial:
+        try:
+            os.link(source, partial)
+        except OSError:  # EXDEV, EPERM, ENOTSUP: a filesystem without hard links
+            shutil.copyfile(source, partial)

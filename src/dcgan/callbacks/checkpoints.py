@@ -1,19 +1,41 @@
 """Checkpoints in the run directory: last.ckpt after every epoch and when the run is stopped by a
-signal, periodic ones kept, the best by val/fid; never a partial file, never NaN weights."""
+signal, periodic ones kept, the best by val/fid; never a partial file, never NaN weights, and a
+full disk is one line naming it and the checkpoint that is still good."""
 
+import errno
 import os
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Checkpoint
+from pytorch_lightning.plugins.io import TorchCheckpointIO
 from pytorch_lightning.utilities import rank_zero_info
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from dcgan.errors import TrainingDiverged
-from dcgan.files import copy_atomically
+from dcgan.errors import TrainingDiverged, UsageError
+from dcgan.files import copy_atomically, link_atomically, replaced_atomically
+
+FULL = (errno.ENOSPC, errno.EDQUOT)  # no space left, disk quota exceeded
+
+
+class BesideTarget(TorchCheckpointIO):
+    """Lightning's checkpoint writer, writing each file into a partial file beside its target and
+    renaming it into place (files.replaced_atomically). Lightning's own serialises the whole
+    checkpoint in memory and writes it into the system temp directory first (fsspec's
+    transaction), which fails on a cluster node whose /tmp is small and copies it once more when
+    the run directory is on another filesystem."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with replaced_atomically(path) as partial, open(partial, "wb") as file:
+            torch.save(checkpoint, file)
 
 
 class RunCheckpoints(Checkpoint):
@@ -25,8 +47,11 @@ class RunCheckpoints(Checkpoint):
     Ctrl-C stops at once, without a checkpoint).
 
     Files are replaced atomically (a crash mid-write leaves the previous one loadable), and
-    weights that are no longer finite are never written. Subclassing Checkpoint makes Lightning
-    run this after the other callbacks (so the epoch's val/fid is there) and skip its own.
+    weights that are no longer finite are never written. The periodic and the best checkpoint
+    are hard links to the last.ckpt they were (no copy, no space), as every last.ckpt is a new
+    file. A full disk ends the run with one line naming it and the checkpoint still good.
+    Subclassing Checkpoint makes Lightning run this after the other callbacks (so the epoch's
+    val/fid is there) and skip its own.
     """
 
     def __init__(self, dirpath: str, every_n_epochs: int = 1, monitor: str | None = "val/fid"):
@@ -35,10 +60,15 @@ class RunCheckpoints(Checkpoint):
         self.monitor = monitor
         self.best: float | None = None
         self._previous_sigint = None
+        self._saved: int | None = None  # the iteration the last good last.ckpt was written after
 
     @property
     def last(self) -> Path:
         return self.dirpath / "last.ckpt"
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # not one a user chose
+            trainer.strategy.checkpoint_io = BesideTarget()
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
@@ -56,7 +86,8 @@ class RunCheckpoints(Checkpoint):
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         if isinstance(exception, SIGTERMException) and not trainer.fast_dev_run:  # between iterations: whole
-            self.save(trainer)
+            with self._disk_full_said():
+                self.save(trainer)
             rank_zero_info(f"Stopped by a signal after iteration {pl_module.iteration - 1}: saved {self.last}; "
                            f"resume with ckpt_path={self.last} and the same options")
 
@@ -67,14 +98,35 @@ class RunCheckpoints(Checkpoint):
         improved = score is not None and (self.best is None or float(score) < self.best)
         if improved:
             self.best = float(score)  # before saving, so that last.ckpt knows the best so far
-        self.save(trainer)
-        if not trainer.is_global_zero:
-            return
-        epochs = trainer.current_epoch + 1
-        if self.every_n_epochs > 0 and epochs % self.every_n_epochs == 0:
-            copy_atomically(self.last, self.dirpath / f"epoch={epochs:03d}.ckpt")
-        if improved:
-            copy_atomically(self.last, self.dirpath / "best.ckpt")
+        with self._disk_full_said():
+            self.save(trainer)
+            if not trainer.is_global_zero:
+                return
+            # a hard link is safe when every last.ckpt is a new file, as BesideTarget writes them
+            keep = link_atomically if isinstance(trainer.strategy.checkpoint_io, BesideTarget) else copy_atomically
+            epochs = trainer.current_epoch + 1
+            if self.every_n_epochs > 0 and epochs % self.every_n_epochs == 0:
+                keep(self.last, self.dirpath / f"epoch={epochs:03d}.ckpt")
+            if improved:
+                keep(self.last, self.dirpath / "best.ckpt")
+
+    @contextmanager
+    def _disk_full_said(self) -> Iterator[None]:
+        """A full disk as one line: which disk, and which checkpoint is still good (the
+        previous last.ckpt: a write that fails leaves it as it was)."""
+        try:
+            yield
+        except OSError as error:
+            if error.errno not in FULL:
+                raise
+            mount = self.dirpath.resolve()
+            while not os.path.ismount(mount):
+                mount = mount.parent
+            when = f" (after iteration {self._saved})" if self._saved is not None else ""
+            good = (f"the last good checkpoint is {self.last}{when}: free some space, then resume with "
+                    f"ckpt_path={self.last} and the same options") if self.last.is_file() else "no checkpoint was kept"
+            raise UsageError(f"the disk holding {self.dirpath} (mounted at {mount}) is full: "
+                             f"{os.strerror(error.errno)} while writing checkpoints; {good}") from None
 
     def save(self, trainer: pl.Trainer) -> None:
         """Write last.ckpt; every rank must call it (Lightning gathers state, rank 0 writes).
@@ -87,10 +139,8 @@ class RunCheckpoints(Checkpoint):
                 f"weights became inf or NaN by iteration {trainer.lightning_module.iteration - 1}; "
                 f"{self.last} is kept as it was. A lower model.lr or another seed may help"
             )
-        partial = self.dirpath / "last.ckpt.partial"  # one name on every rank: rank 0 writes it
-        trainer.save_checkpoint(partial, weights_only=False)
-        if trainer.is_global_zero:
-            os.replace(partial, self.last)
+        trainer.save_checkpoint(self.last, weights_only=False)  # rank 0 writes, beside it first (BesideTarget)
+        self._saved = trainer.lightning_module.iteration - 1
 
     def state_dict(self) -> dict:
         return {"best": self.best}
