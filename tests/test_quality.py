@@ -60,6 +60,15 @@ def trained_generator(tmp_path_factory: pytest.TempPathFactory, digits_root: Pat
     return from_checkpoint(out / "checkpoints" / "last.ckpt")
 
 
+def test_the_digit_classifier_is_the_same_feature_space_whatever_the_runs_seed(digits_root: Path, tmp_path: Path):
+    built = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)  # the run's seed, set before the metrics are built
+        classifier = digit_classifier(str(digits_root), weights=str(tmp_path / f"{seed}.pt"), epochs=1)
+        built.append(torch.cat([p.flatten() for p in classifier.parameters()]))
+    assert torch.equal(*built)
+
+
 @pytest.mark.slow
 def test_fid_and_kid_put_real_images_first_a_trained_generator_next_and_noise_last(digits_root: Path,
                                                                                  trained_generator: DCGAN):

@@ -93,7 +93,9 @@ def digit_classifier(root: str = "data/digits", weights: str | None = None, epoc
     the digits under root/<label>/, scored on the rest, and kept in root/.classifier.pt."""
     root_path = Path(root).expanduser()
     cached = Path(weights).expanduser() if weights else root_path / ".classifier.pt"
-    model = DigitClassifier()
+    with torch.random.fork_rng():  # its initial weights too: the same feature space whatever the run's seed
+        torch.manual_seed(0)
+        model = DigitClassifier()
     if cached.exists():
         model.load_state_dict(torch.load(cached, map_location="cpu", weights_only=True))
         return model.eval().requires_grad_(False)
