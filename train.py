@@ -43,6 +43,7 @@ OmegaConf.register_new_resolver("attempt_suffix", attempt_suffix, replace=True) 
 OmegaConf.register_new_resolver("on_first_rank", on_first_rank, replace=True)  # .hydra/ from rank 0 only
 register_gan_ddp()  # trainer.devices > 1: DDP over G and D separately (src/dcgan/launch/ddp.py)
 console.quiet_third_parties()
+console.our_warnings_in_one_line()
 PRESETS = ("experiment", "model", "trainer", "logger", "debug")  # config groups the start line names
 
 

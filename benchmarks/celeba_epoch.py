@@ -24,7 +24,8 @@ from data_pipeline import make_celeba_like
 from torchvision.datasets import ImageFolder as TorchvisionImageFolder
 
 from dcgan.model.gan import DCGAN
-from throughput import InMemoryImages, seed_loop, synchronize
+from throughput import InMemoryImages
+from tutorial_loop import seed_loop, synchronize
 
 CELEBA = 202_599
 

@@ -28,7 +28,7 @@ from quality import compose_train_config, digits, quality  # noqa: E402
 
 from dcgan.model.checkpoints import from_checkpoint  # noqa: E402
 from dcgan.model.sampling import sampling_mode  # noqa: E402
-from throughput import seed_loop  # noqa: E402
+from tutorial_loop import seed_loop  # noqa: E402
 from train import train  # noqa: E402
 
 PRESETS = ["dcgan", "wgan_gp", "sngan", "lsgan", "r1"]  # conf/model/; dcgan is the template's default
@@ -67,7 +67,7 @@ def template(preset: str, seed: int, root: Path, out: Path, iterations: int | No
 
 
 def plain_loop(images: torch.Tensor, seed: int, iterations: int | None, seconds: float | None):
-    """The tutorial's loop (benchmarks/throughput.py) on the same images, batch and networks."""
+    """The tutorial's loop (benchmarks/tutorial_loop.py) on the same images, batch and networks."""
     setup = argparse.Namespace(accelerator="cpu", width=32, image_size=32, batch_size=64, warmup=0, cudnn_benchmark=False)
     start = time.perf_counter()
     rate, net_g = seed_loop(setup, images, "32-true", epochs=None, seed=seed, iterations=iterations, seconds=seconds)

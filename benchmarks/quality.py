@@ -29,7 +29,7 @@ from dcgan.metrics.distance import GivenFeatures  # noqa: E402
 from dcgan.metrics.features import digit_classifier  # noqa: E402
 from dcgan.model.checkpoints import from_checkpoint  # noqa: E402
 from dcgan.model.sampling import sampling_mode, to_uint8  # noqa: E402
-from throughput import seed_loop  # noqa: E402
+from tutorial_loop import seed_loop  # noqa: E402
 from train import train  # noqa: E402
 
 

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import ROOT, SHRINK, compose_config
+from dcgan.callbacks import console
 from dcgan.errors import UsageError
 from test_parallel import probe
 from train import folder_unless_chosen, train
@@ -252,6 +254,14 @@ def test_the_console_says_where_the_run_goes_and_what_came_of_it_and_little_else
             f"figures and logs in {run}; "
             "go on with: python train.py <the same options> "
             f"ckpt_path={run / 'checkpoints' / 'last.ckpt'} trainer.max_epochs=2") in printed
+
+
+def test_the_templates_warnings_are_one_line_and_others_keep_their_form():
+    console.our_warnings_in_one_line()  # as train.py does when it is imported
+    ours = warnings.formatwarning("a warning", UserWarning, str(console.PACKAGE / "data" / "folder.py"), 12, "warn(x)")
+    theirs = warnings.formatwarning("theirs", UserWarning, "/usr/lib/python3/x.py", 3, "warn(y)")
+    assert ours == "warning: a warning\n"
+    assert theirs.startswith("/usr/lib/python3/x.py:3: UserWarning: theirs")
 
 
 def test_hparams_list_the_model_first_and_val_fid_first(run_config, tmp_path: Path):

@@ -6,6 +6,8 @@ import logging
 import warnings
 from pathlib import Path
 
+PACKAGE = Path(__file__).resolve().parents[1]  # src/dcgan
+
 
 def quiet_third_parties() -> None:
     # Lightning advertises another product of its vendor when a Trainer starts.
@@ -14,6 +16,19 @@ def quiet_third_parties() -> None:
     # Lightning's own use of a torch pytree API that torch deprecated; nothing a user can change.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)",
                             module=r"pytorch_lightning\.")
+
+
+def our_warnings_in_one_line() -> None:
+    """This template's warnings as one line, 'warning: <message>', like train.py's own: Python
+    would add the file, the line and the source line that raised it, which tell a user nothing."""
+    formatwarning = warnings.formatwarning
+
+    def format_warning(message, category, filename, lineno, line=None) -> str:
+        if PACKAGE in Path(filename).parents:
+            return f"warning: {message}\n"
+        return formatwarning(message, category, filename, lineno, line)
+
+    warnings.formatwarning = format_warning
 
 
 def starting(output_dir: Path, data: str, presets: dict[str, str], loggers: list[str]) -> None:
