@@ -1,0 +1,41 @@
+"""Every benchmark runs, at its smallest setting, so that none breaks unnoticed until someone wants
+to reproduce a README table. Nothing here times anything: speed goes in the benchmarks' output."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+TINY_TRAIN = ["model.nz=16", "model.ngf=4", "model.ndf=4", "data.image_size=16"]
+SMALLEST = {  # each benchmark's own options at their smallest
+    "throughput.py": ["--width", "4", "--image-size", "16", "--batch-size", "8", "--iterations", "3", "--warmup", "1",
+                      "--repeats", "1"],
+    "celeba_epoch.py": ["--accelerator", "cpu", "--epoch-images", "64", "--tutorial-images", "8", "--workers", "0",
+                        "--runs", "32,0,,1"],
+    "data_pipeline.py": ["--images", "16", "--workers", "0", "--batch-size", "8", "--epochs", "1"],
+    "ddp_overhead.py": ["--iterations", "3", "--repeats", "1", *TINY_TRAIN, "data.batch_size=8"],
+    "gan_variants.py": ["--iterations", "2", "--seconds", "1", "--seeds", "1", "--preset-seeds", "1", "--samples", "50"],
+    "quality.py": ["--iterations", "2", "--samples", "50"],
+    "small_data.py": ["--seeds", "1", "--epochs", "1", "--subset-iterations", "2"],
+    "whole_run.py": ["--epochs", "1", "2", "--pairs", "1", "--images", "48", "--image-size", "16", "--width", "4",
+                     "--batch-size", "16", "--workers", "0"],
+}
+HELPERS = {"tutorial_loop.py"}  # imported by the benchmarks, not run on its own (gpu.sh: GPU sessions only)
+
+
+def test_every_benchmark_is_run_here():
+    assert {path.name for path in (ROOT / "benchmarks").glob("*.py")} == SMALLEST.keys() | HELPERS
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", sorted(SMALLEST))
+def test_the_benchmark_runs_and_reports(script: str, tmp_path: Path):
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *SMALLEST[script]], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "failed" not in result.stdout, result.stdout[-3000:]  # a benchmark that reports a failed setting goes on
+    assert any(character.isdigit() for character in result.stdout.splitlines()[-1])  # it ended on its numbers
+
