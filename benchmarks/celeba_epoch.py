@@ -8,7 +8,7 @@ its rate gives its epoch time.
     python benchmarks/celeba_epoch.py [--runs BATCH,CHANNELS_LAST,COMPILE,EPOCHS[,CUDNN_BENCHMARK] ...]
     python benchmarks/celeba_epoch.py --runs 128,0,,1 512,0,,2 512,1,,2
     python benchmarks/celeba_epoch.py --runs 512,0,,2,1 512,0,,2,0     # cuDNN autotuning on, off
-    python benchmarks/celeba_epoch.py --accelerator cpu --epoch-images 256 --runs 64,0,,1   # trying it on a CPU
+    python benchmarks/celeba_epoch.py --accelerator cpu --epoch-images 256 --width 8 --runs 64,0,,1   # on a CPU
 
 CUDNN_BENCHMARK (0/1, default 1) is the Trainer's benchmark= (trainer.benchmark in conf/).
 """
@@ -24,8 +24,8 @@ import torchvision.transforms as T
 from data_pipeline import make_celeba_like
 from torchvision.datasets import ImageFolder as TorchvisionImageFolder
 
+from dcgan.data.memory import InMemoryDataModule
 from dcgan.model.gan import DCGAN
-from throughput import InMemoryImages
 from tutorial_loop import seed_loop, synchronize
 
 CELEBA = 202_599
@@ -42,7 +42,7 @@ class EpochTimer(pl.Callback):
 
 
 def dcgan_epochs(images: torch.Tensor, batch_size: int, channels_last: bool, compile, epochs: int,
-                 cudnn_benchmark: bool, accelerator: str = "gpu") -> list[float]:
+                 cudnn_benchmark: bool, accelerator: str = "gpu", width: int = 64) -> list[float]:
     """Seconds per epoch; the first includes cuDNN's autotuning, compilation and the cache's
     copy to the GPU."""
     pl.seed_everything(0, verbose=False)
@@ -53,11 +53,11 @@ def dcgan_epochs(images: torch.Tensor, batch_size: int, channels_last: bool, com
         def on_train_epoch_end(self, trainer, pl_module):
             times.append(timer.seconds)
 
-    model = DCGAN(nz=100, ngf=64, ndf=64, channels=3, image_size=64, channels_last=channels_last, compile=compile)
+    model = DCGAN(nz=100, ngf=width, ndf=width, channels=3, image_size=64, channels_last=channels_last, compile=compile)
     trainer = pl.Trainer(accelerator=accelerator, devices=1, precision="bf16-mixed", max_epochs=epochs, logger=False,
                          callbacks=[timer, Record()], enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False, benchmark=cudnn_benchmark)
-    trainer.fit(model, datamodule=InMemoryImages(images, batch_size))
+    trainer.fit(model, datamodule=InMemoryDataModule(images, batch_size=batch_size))
     return times
 
 
@@ -70,16 +70,17 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--accelerator", default="gpu", help="cpu: a smaller --epoch-images, to try the script")
     parser.add_argument("--epoch-images", type=int, default=CELEBA, help="images in an epoch (CelebA's)")
+    parser.add_argument("--width", type=int, default=64, help="ngf = ndf (the seed: 64)")
     args = parser.parse_args()
     size = args.epoch_images
     device = torch.cuda.get_device_name() if args.accelerator in ("gpu", "cuda") else f"CPU, {torch.get_num_threads()} threads"
-    print(f"{device}: one epoch of {size:,} 64x64 RGB images, seed's DCGAN (ngf=ndf=64)", flush=True)
+    print(f"{device}: one epoch of {size:,} 64x64 RGB images, seed's DCGAN (ngf=ndf={args.width})", flush=True)
 
     with tempfile.TemporaryDirectory() as tmp:
         make_celeba_like(Path(tmp), args.tutorial_images)
         dataset = TorchvisionImageFolder(tmp, transform=T.Compose([
             T.Resize(64), T.CenterCrop(64), T.ToTensor(), T.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))]))
-        setup = argparse.Namespace(accelerator=args.accelerator, width=64, image_size=64, batch_size=128, warmup=3,
+        setup = argparse.Namespace(accelerator=args.accelerator, width=args.width, image_size=64, batch_size=128, warmup=3,
                                    workers=args.workers, cudnn_benchmark=True)
         rate, _ = seed_loop(setup, dataset, "32-true")
     print(f"tutorial pipeline, fp32, batch 128, {args.workers} workers: {rate:,.0f} images/s "
@@ -93,7 +94,7 @@ def main() -> None:
                 f"cudnn.benchmark={bool(int(cudnn_benchmark))}")
         try:
             times = dcgan_epochs(images, int(batch), bool(int(channels_last)), compile or False, int(epochs),
-                                 bool(int(cudnn_benchmark)), args.accelerator)
+                                 bool(int(cudnn_benchmark)), args.accelerator, args.width)
             shown = " ".join(f"{t:.2f}" for t in times)
             print(f"{name:<72} {shown:>18} {size / rate / times[-1]:>15.1f}x", flush=True)
         except Exception as error:  # report and go on: one failing option must not hide the others

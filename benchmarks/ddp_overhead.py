@@ -35,14 +35,11 @@ STRATEGIES = {
     "one DDP per network (dcgan 'ddp')": "ddp",
     "whole module, find_unused_parameters=True": "ddp_find_unused_parameters_true",
 }
-WARMUP = 10  # iterations left out of the timing
-
-
-def seconds_per_iteration(run_dir: Path) -> float:
+def seconds_per_iteration(run_dir: Path, warmup: int) -> float:
     (events,) = (run_dir / "tensorboard").glob("events.out.tfevents.*")
     accumulator = EventAccumulator(str(events), size_guidance={"scalars": 0})
     accumulator.Reload()
-    times = [event.wall_time for event in accumulator.Scalars("train/loss_d")][WARMUP:]
+    times = [event.wall_time for event in accumulator.Scalars("train/loss_d")][warmup:]
     return (times[-1] - times[0]) / (len(times) - 1)
 
 
@@ -55,7 +52,7 @@ def run(strategy: str, args: argparse.Namespace, out: Path) -> float:
         "callbacks.checkpoints.every_n_epochs=0", *args.overrides,
     ]
     subprocess.run(command, check=True, capture_output=True, cwd=out.parent)
-    return seconds_per_iteration(out)
+    return seconds_per_iteration(out, args.warmup)
 
 
 def gan_step(g: nn.Module, d: nn.Module, plain_d: nn.Module, optimizers, before_backward) -> None:
@@ -86,9 +83,8 @@ class WholeModule(nn.Module):
         ddp.require_backward_grad_sync = False  # what Lightning does after the inner forward
 
 
-def traffic_worker(rank: int, separate: bool, port: int, result) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=2)
+def traffic(separate: bool) -> int:
+    """Bytes all-reduced in one iteration, the step run as the strategy runs it (after 2 others)."""
     g, d = Generator(100, 64, 3, 64), Discriminator(64, 3, 64)
     optimizers = torch.optim.Adam(g.parameters()), torch.optim.Adam(d.parameters())
     sent = [0]
@@ -108,15 +104,23 @@ def traffic_worker(rank: int, separate: bool, port: int, result) -> None:
         else:
             wrappers[0](wrappers[0], optimizers)
             wrappers[0].require_backward_grad_sync = True
+    return sent[0]
+
+
+def traffic_worker(rank: int, port: int, result) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    sent = {name: traffic(strategy == "ddp") for name, strategy in STRATEGIES.items()}
     if rank == 0:
-        result.put(sent[0])
+        result.put(sent)
     dist.destroy_process_group()
 
 
-def allreduced_megabytes(separate: bool, port: int) -> float:
+def allreduced_megabytes(port: int = 29531) -> dict[str, float]:
+    """Per strategy, the megabytes all-reduced per iteration by 2 CPU processes (gloo)."""
     result = mp.get_context("spawn").SimpleQueue()
-    mp.spawn(traffic_worker, args=(separate, port, result), nprocs=2)
-    return result.get() / 1e6
+    mp.spawn(traffic_worker, args=(port, result), nprocs=2)
+    return {name: sent / 1e6 for name, sent in result.get().items()}
 
 
 def main() -> None:
@@ -124,9 +128,12 @@ def main() -> None:
     parser.add_argument("--accelerator", default="cpu")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--iterations", type=int, default=60)
+    parser.add_argument("--warmup", type=int, default=10, help="first iterations left out of the timing")
     parser.add_argument("--data-dir", default=str(ROOT / "data"))
     parser.add_argument("overrides", nargs="*", help="train.py overrides, e.g. model.ngf=64")
     args = parser.parse_args()
+    if args.iterations < args.warmup + 2:
+        parser.error(f"--iterations {args.iterations} leaves fewer than 2 timed iterations after --warmup {args.warmup}")
 
     times: dict[str, list[float]] = {name: [] for name in STRATEGIES}
     with tempfile.TemporaryDirectory() as tmp:
@@ -143,8 +150,8 @@ def main() -> None:
 
     params = sum(p.numel() for net in (Generator(), Discriminator()) for p in net.parameters())
     print(f"\nall-reduced per iteration, seed's 64x64 model ({params:,} parameters, {4 * params / 1e6:.1f} MB fp32)")
-    for (name, separate), port in zip([(n, s == "ddp") for n, s in STRATEGIES.items()], (29531, 29532)):
-        print(f"{name:<45} {allreduced_megabytes(separate, port):>9.1f} MB")
+    for name, megabytes in allreduced_megabytes().items():
+        print(f"{name:<45} {megabytes:>9.1f} MB")
 
 
 if __name__ == "__main__":

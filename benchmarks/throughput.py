@@ -21,20 +21,8 @@ import pytorch_lightning as pl
 import torch
 from tutorial_loop import seed_loop, synchronize
 
-from dcgan.data.folder import ImageFolderDataModule
+from dcgan.data.memory import InMemoryDataModule
 from dcgan.model.gan import DCGAN
-
-
-class InMemoryImages(ImageFolderDataModule):
-    """The real DataModule on its cached path, with random images standing in for decoded ones."""
-
-    def __init__(self, images: torch.Tensor, batch_size: int):
-        super().__init__("unused", image_size=images.shape[-1], channels=images.shape[1], batch_size=batch_size,
-                         cache=True)
-        self.random_images = images
-
-    def _decoded(self):
-        return self.random_images.numpy(), []  # (images, undecodable files)
 
 
 class Stopwatch(pl.Callback):
@@ -64,7 +52,7 @@ def lightning(args: argparse.Namespace, images: torch.Tensor, precision: str) ->
         logger=False, callbacks=[stopwatch], enable_checkpointing=False, enable_progress_bar=False,
         enable_model_summary=False, benchmark=args.cudnn_benchmark,
     )
-    trainer.fit(model, datamodule=InMemoryImages(images, args.batch_size))
+    trainer.fit(model, datamodule=InMemoryDataModule(images, batch_size=args.batch_size))
     return args.batch_size * (args.iterations - args.warmup) / stopwatch.seconds
 
 

@@ -1,7 +1,8 @@
 """Whole training runs as a user starts them, against the tutorial's plain loop: the wall time of
 whole processes, start-up included, at two lengths so that the start-up cancels out, alternating.
 
-    python benchmarks/whole_run.py [--epochs 1 4] [--pairs 3] [--batch-size 64] [--width 32]
+    python benchmarks/whole_run.py [--epochs 1 4] [--pairs 3] [--batch-size 64] [--width 32] [KEY=VALUE ...]
+    python benchmarks/whole_run.py data.cache=false       # the template decoding every epoch, as the loop does
 
 Both train the seed's networks (ngf = ndf = --width) at --image-size RGB, batch --batch-size, on
 the built-in digits written as an image folder (1,797 PNGs, or the first --images), each reading
@@ -47,7 +48,8 @@ def template_command(args: argparse.Namespace, root: Path, out: Path, epochs: in
     return [sys.executable, str(ROOT / "train.py"), "experiment=cifar32", f"data.root={root}",
             f"data.image_size={args.image_size}", f"data.batch_size={args.batch_size}", f"model.ngf={args.width}",
             f"model.ndf={args.width}", f"data.num_workers={args.workers}", "~callbacks.quality",
-            f"trainer.max_epochs={epochs}", f"hydra.run.dir={out}", f"paths.data_dir={out.parent / 'data'}"]
+            f"trainer.max_epochs={epochs}", f"hydra.run.dir={out}", f"paths.data_dir={out.parent / 'data'}",
+            *args.overrides]
 
 
 def loop_command(args: argparse.Namespace, root: Path, epochs: int) -> list[str]:
@@ -65,14 +67,15 @@ def timed(command: list[str], cwd: Path) -> float:
 
 
 def write_folder(folder: Path, images: int | None) -> Path:
-    """The built-in digits as an image folder of class subfolders (the first `images` of them)."""
+    """The built-in digits as an image folder of class subfolders (`images` of them, every class)."""
     from dcgan.data.digits import write_digits
 
     root = folder / "digits"
     write_digits(root)
-    if images:
-        for path in sorted(root.rglob("*.png"))[images:]:
-            path.unlink()
+    files = sorted(root.rglob("*.png"))
+    kept = set(files[:: len(files) // images][:images]) if images else set(files)
+    for path in set(files) - kept:
+        path.unlink()
     return root
 
 
@@ -84,7 +87,8 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=32, help="ngf = ndf (the seed: 64)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--images", type=int, default=None, help="train on the first N digits only")
+    parser.add_argument("--images", type=int, default=None, help="train on N of the digits only")
+    parser.add_argument("overrides", nargs="*", help="train.py overrides for the template, e.g. data.cache=false")
     parser.add_argument("--loop", type=int, default=None, help=argparse.SUPPRESS)  # a plain loop's own process
     parser.add_argument("--root", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -99,7 +103,8 @@ def main() -> None:
         short, long = args.epochs
         print(f"CPU, {os.cpu_count()} cores: {count} images at {args.image_size}x{args.image_size} RGB, batch "
               f"{args.batch_size} ({per_epoch} iterations an epoch), ngf = ndf = {args.width}, {args.workers} loader "
-              f"worker(s); {args.pairs} alternating pairs of {short} and {long} epochs", flush=True)
+              f"worker(s); {args.pairs} alternating pairs of {short} and {long} epochs; template overrides: "
+              f"{' '.join(args.overrides) or 'none'}", flush=True)
         walls: dict[tuple[str, int], list[float]] = {}
         for pair in range(args.pairs):
             for epochs in (short, long):

@@ -1,6 +1,7 @@
 """Every benchmark runs, at its smallest setting, so that none breaks unnoticed until someone wants
 to reproduce a README table. Nothing here times anything: speed goes in the benchmarks' output."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -13,11 +14,12 @@ TINY_TRAIN = ["model.nz=16", "model.ngf=4", "model.ndf=4", "data.image_size=16"]
 SMALLEST = {  # each benchmark's own options at their smallest
     "throughput.py": ["--width", "4", "--image-size", "16", "--batch-size", "8", "--iterations", "3", "--warmup", "1",
                       "--repeats", "1"],
-    "celeba_epoch.py": ["--accelerator", "cpu", "--epoch-images", "64", "--tutorial-images", "8", "--workers", "0",
-                        "--runs", "32,0,,1"],
+    "celeba_epoch.py": ["--accelerator", "cpu", "--epoch-images", "64", "--tutorial-images", "512", "--width", "4",
+                        "--workers", "0", "--runs", "32,0,,1"],
     "data_pipeline.py": ["--images", "16", "--workers", "0", "--batch-size", "8", "--epochs", "1"],
-    "ddp_overhead.py": ["--iterations", "3", "--repeats", "1", *TINY_TRAIN, "data.batch_size=8"],
-    "gan_variants.py": ["--iterations", "2", "--seconds", "1", "--seeds", "1", "--preset-seeds", "1", "--samples", "50"],
+    "ddp_overhead.py": ["--iterations", "4", "--warmup", "1", "--repeats", "1", *TINY_TRAIN, "data.batch_size=8"],
+    "gan_variants.py": ["--iterations", "2", "--seconds", "1", "--seeds", "1", "--preset-seeds", "1", "--samples", "50",
+                        "--setups", "seed loop (tutorial)", "wgan_gp"],  # the loop, and a preset with n_critic
     "quality.py": ["--iterations", "2", "--samples", "50"],
     "small_data.py": ["--seeds", "1", "--epochs", "1", "--subset-iterations", "2"],
     "whole_run.py": ["--epochs", "1", "2", "--pairs", "1", "--images", "48", "--image-size", "16", "--width", "4",
@@ -30,12 +32,19 @@ def test_every_benchmark_is_run_here():
     assert {path.name for path in (ROOT / "benchmarks").glob("*.py")} == SMALLEST.keys() | HELPERS
 
 
+@pytest.fixture(scope="module")
+def benchmarks_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every benchmark run once (by tests/benchmark_runner.py: one process, a fork for each)."""
+    out = tmp_path_factory.mktemp("benchmarks")
+    subprocess.run([sys.executable, str(Path(__file__).with_name("benchmark_runner.py")), str(out),
+                    json.dumps(SMALLEST)], check=True, timeout=1200)
+    return out
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("script", sorted(SMALLEST))
-def test_the_benchmark_runs_and_reports(script: str, tmp_path: Path):
-    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *SMALLEST[script]], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "failed" not in result.stdout, result.stdout[-3000:]  # a benchmark that reports a failed setting goes on
-    assert any(character.isdigit() for character in result.stdout.splitlines()[-1])  # it ended on its numbers
-
+def test_the_benchmark_runs_and_reports(script: str, benchmarks_run: Path):
+    status, printed = (benchmarks_run / f"{script}.rc").read_text(), (benchmarks_run / f"{script}.out").read_text()
+    assert status == "0", (benchmarks_run / f"{script}.err").read_text()[-3000:]
+    assert "failed" not in printed, printed[-3000:]  # a benchmark that reports a failed setting goes on
+    assert any(character.isdigit() for character in printed.splitlines()[-1])  # it ended on its numbers

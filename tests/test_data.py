@@ -10,6 +10,7 @@ from PIL import Image
 from dcgan.data.digits import MARKER, DigitsDataModule
 from dcgan.data.folder import ImageFolderDataModule
 from dcgan.data.images import ImageFolder, find_images
+from dcgan.data.memory import InMemoryDataModule
 from dcgan.errors import UsageError
 
 
@@ -47,7 +48,7 @@ def test_every_format_and_mode_becomes_a_uint8_square(mixed_folder: Path, channe
 
 
 def test_batches_are_scaled_to_minus_one_one_on_the_device(mixed_folder: Path):
-    dm = ImageFolderDataModule(str(mixed_folder), image_size=16, channels=3, batch_size=3, num_workers=0)
+    dm = ImageFolderDataModule(str(mixed_folder), image_size=16, channels=3, batch_size=3, num_workers=0, cache=False)
     dm.setup("fit")
     loader = dm.train_dataloader()
     assert len(loader) == 2  # drop_last: 8 images make two full batches of 3
@@ -60,7 +61,7 @@ def test_batches_are_scaled_to_minus_one_one_on_the_device(mixed_folder: Path):
 
 
 def test_loader_options_are_honoured(mixed_folder: Path):
-    dm = ImageFolderDataModule(str(mixed_folder), image_size=16, batch_size=3, num_workers=1, drop_last=False)
+    dm = ImageFolderDataModule(str(mixed_folder), image_size=16, batch_size=3, num_workers=1, drop_last=False, cache=False)
     dm.setup("fit")
     loader = dm.train_dataloader()
     assert (loader.batch_size, loader.num_workers, loader.drop_last, len(loader)) == (3, 1, False, 3)
@@ -112,3 +113,12 @@ def test_digits_are_not_written_into_a_users_folder(tmp_path: Path):
     with pytest.raises(UsageError, match="not the built-in digits"):
         DigitsDataModule(str(tmp_path)).prepare_data()
     assert [p.name for p in tmp_path.iterdir()] == ["mine.png"]
+
+
+def test_images_in_memory_train_through_the_cached_path(tmp_path: Path):
+    images = torch.randint(0, 256, (10, 3, 16, 16), dtype=torch.uint8)
+    dm = InMemoryDataModule(images, labels=torch.arange(10) % 2, batch_size=4)
+    dm.setup("fit")
+    assert dm.classes == ["0", "1"] and len(dm.train_dataloader()) == 2  # whole batches of 4
+    batch, labels = dm.on_after_batch_transfer(torch.tensor([3, 8]), 0)
+    assert torch.allclose(batch, images[[3, 8]].float() / 255 * 2 - 1, atol=1e-6) and labels.tolist() == [1, 0]

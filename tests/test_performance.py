@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 
 import dcgan.data.cache
+import dcgan.data.folder
 from dcgan.data.folder import ImageFolderDataModule
 from dcgan.errors import UsageError
 from probes import HostSyncCounter, MemoryFormatProbe
@@ -34,7 +35,7 @@ def batches(dm: ImageFolderDataModule, indices: list[int]) -> torch.Tensor:
 
 
 def test_cached_batches_are_the_decoded_images(folder: Path):
-    plain = ImageFolderDataModule(str(folder), image_size=16, batch_size=4, num_workers=0)
+    plain = ImageFolderDataModule(str(folder), image_size=16, batch_size=4, num_workers=0, cache=False)
     cached = ImageFolderDataModule(str(folder), image_size=16, batch_size=4, num_workers=0, cache=True)
     assert torch.equal(batches(plain, [0, 3, 9]), batches(cached, [0, 3, 9]))
     cached.setup("fit")
@@ -85,6 +86,24 @@ def test_a_changed_folder_leaves_no_stale_array_behind(folder: Path, tmp_path: P
     (folder / "new.png").write_bytes((folder / "2.png").read_bytes())
     module(cache=False).prepare_data()  # scanned the new state only: the old array would be 2.5 GB of CelebA
     assert not list((tmp_path / "cache").glob("*.npy"))
+
+
+def test_an_automatic_cache_is_kept_when_small_and_trains_exactly_what_decoding_trains(
+        run_config, folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    def module(cache) -> ImageFolderDataModule:
+        return ImageFolderDataModule(str(folder), image_size=16, batch_size=4, num_workers=0, cache=cache)
+
+    assert module("auto").caching and module(True).caching and not module(False).caching
+    with monkeypatch.context() as patch:
+        patch.setattr(dcgan.data.folder, "CACHE_SHARE", 10 * 3 * 16 * 16 / dcgan.data.folder.device_memory(None) / 2)
+        assert not module("auto").caching  # twice the room there is: decoded per batch instead
+    for cache in ("auto", "false"):
+        train(run_config("experiment=cifar32", f"data.root={folder}", "data.batch_size=4", "data.num_workers=1",
+                         "trainer.max_epochs=2", "~callbacks.quality", "~callbacks.figures", f"data.cache={cache}",
+                         f"paths.output_dir={tmp_path / cache}", f"paths.data_dir={tmp_path / 'data'}"))
+    weights = [torch.load(tmp_path / cache / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+               for cache in ("auto", "false")]
+    assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
 
 
 def test_no_host_syncs_between_logging_steps(run_config):

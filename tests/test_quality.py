@@ -8,6 +8,7 @@ import sys
 import urllib.error
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -189,6 +190,10 @@ def test_training_ends_with_the_seeds_figures(run_config, tmp_path: Path):
     grids = [image.step for image in accumulator.Images("samples/fixed_noise")]
     assert grids == [0, 1, 3, 5, 7]  # after the first, every 2 iterations, and at each epoch end (3 and 7)
     assert Image.open(run / "progress.gif").n_frames == len(grids)  # the seed's animation, one frame a grid
+    gif = Image.open(run / "progress.gif")
+    gif.seek(gif.n_frames - 1)  # its last frame is the last grid, in GIF's 256 colours
+    grid = Image.open(io.BytesIO(accumulator.Images("samples/fixed_noise")[-1].encoded_image_string))
+    assert np.abs(np.asarray(gif.convert("RGB"), float) - np.asarray(grid.convert("RGB"), float)).mean() < 3
     assert Image.open(run / "loss_curves.png").size[0] > 0 and Image.open(run / "real_vs_fake.png").size[0] > 0
     assert len(accumulator.Images("samples/interpolation")) == 2  # at each epoch end
 

@@ -55,7 +55,7 @@ def test_unreadable_images_can_stop_the_run_with_their_list(tmp_path: Path):
 def test_multi_frame_files_give_their_first_frame(tmp_path: Path, suffix: str):
     frames = [Image.new("RGB", (16, 16), colour) for colour in ((255, 0, 0), (0, 0, 255))]
     frames[0].save(tmp_path / f"anim{suffix}", save_all=True, append_images=frames[1:])
-    dm = ImageFolderDataModule(str(tmp_path), image_size=16, batch_size=1, num_workers=0)
+    dm = ImageFolderDataModule(str(tmp_path), image_size=16, batch_size=1, num_workers=0, cache=False)
     dm.setup("fit")
     red, _, blue = dm.dataset[0][:, 8, 8].tolist()
     assert red > 200 and blue < 50

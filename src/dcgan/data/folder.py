@@ -1,5 +1,6 @@
 """An image folder as a LightningDataModule: any layout, common formats, any PIL mode."""
 
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -9,6 +10,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor
+from torch.utils.data import Dataset
 
 from dcgan.data.cache import decoded_folder
 from dcgan.data.classes import class_of, folder_classes
@@ -18,6 +20,16 @@ from dcgan.errors import UsageError
 from dcgan.streams import derived_seed
 
 MIRROR = 1  # tells the mirroring's random stream from the latents', which derive from the same parts
+CACHE_SHARE = 1 / 8  # data.cache=auto keeps the decoded images when they take at most this of the device's memory
+
+
+def device_memory(trainer: pl.Trainer | None) -> int:
+    """Bytes of memory each rank's copy of the cache may use: the GPU's, or the host's shared by
+    the ranks on it. Totals, not what is free now, so every rank decides alike."""
+    device = trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // (trainer.num_devices if trainer else 1)
 
 
 class ImageFolderDataModule(pl.LightningDataModule):
@@ -30,7 +42,8 @@ class ImageFolderDataModule(pl.LightningDataModule):
     out of that epoch (whatever drop_last says), so no D update trains on a smaller batch.
     cache: decode every image once (see cache.py) and keep them all on the training device; the
     loader then yields only indices and batches are gathered there, no decoding or copying per
-    step. on_bad_image: images that cannot be decoded (corrupt, truncated, empty, unreadable) are
+    step; "auto": when they take at most CACHE_SHARE of its memory. The batches are the same
+    either way. on_bad_image: images that cannot be decoded (corrupt, truncated, empty, unreadable) are
     skipped with one warning that counts them, or stop the run with their list ("error"). Every
     image is decoded once before training to find them (with the cache, that pass is its build).
     cache_dir: where that pass's result (the list of bad images, and the cache's array) is kept
@@ -49,7 +62,7 @@ class ImageFolderDataModule(pl.LightningDataModule):
         batches_per_step: int = 1,
         num_workers: int = 2,
         drop_last: bool = True,
-        cache: bool = False,
+        cache: bool | Literal["auto"] = "auto",
         cache_dir: str | None = None,
         on_bad_image: Literal["skip", "error"] = "skip",
         labels: bool = False,
@@ -86,6 +99,15 @@ class ImageFolderDataModule(pl.LightningDataModule):
         return find_images(self.root)
 
     @cached_property
+    def caching(self) -> bool:
+        """Whether the images are decoded once and kept (cache, or with "auto": when the decoded
+        array would take at most CACHE_SHARE of the training device's memory)."""
+        if self.cache != "auto":
+            return self.cache
+        decoded = len(self.files) * self.channels * self.image_size**2  # bytes, uint8
+        return decoded <= CACHE_SHARE * device_memory(self.trainer)
+
+    @cached_property
     def classes(self) -> list[str]:
         """The class names, with labels (else none): what the model's num_classes follows."""
         return folder_classes(self.root, self.files) if self.labels else []
@@ -100,26 +122,7 @@ class ImageFolderDataModule(pl.LightningDataModule):
 
     def setup(self, stage: str) -> None:
         trainer = self.trainer
-        # With nothing to keep (no cache, no cache_dir), rank 0 alone looks for bad images and
-        # the other ranks take its list; otherwise each rank reads what prepare_data decoded.
-        shared = not self.cache and not self.cache_dir and trainer is not None
-        images, bad = self._decoded() if not shared or trainer.is_global_zero else (None, None)
-        if shared:
-            bad = trainer.strategy.broadcast(bad)
-        self._handle_bad(bad)
-        skipped = set(bad)
-        good = [path for path in self.files if path not in skipped]  # in order, as the cache holds them
-        labels = [class_of(self.root, path, self.classes) for path in good] if self.labels else None
-        if self.labels and len(set(labels)) < self.num_classes:
-            unreadable = sorted(set(self.classes) - {self.classes[label] for label in set(labels)})
-            raise UsageError(f"data.root={self.root}: no image of class {', '.join(unreadable)} can be read: "
-                             "fix them, or move the class folder out")
-        if self.cache:
-            self.images = torch.from_numpy(images)  # (N, C, S, S) uint8
-            self.image_labels = torch.tensor(labels) if labels else None  # (N,)
-            self.dataset = range(len(self.images))  # the loader yields indices
-        else:
-            self.dataset = ImageFolder(good, self.image_size, self.channels, labels)
+        self.dataset = self._load(trainer)
         share, step = len(self.dataset) // (trainer.world_size if trainer else 1), self.batch_size * self.batches_per_step
         if self._whole_steps and step > share:
             if self.batches_per_step > 1:
@@ -136,6 +139,30 @@ class ImageFolderDataModule(pl.LightningDataModule):
                            f"whole batch of {self.batch_size}, so the last {share % step} images of each epoch's order "
                            "are left out of that epoch")
 
+    def _load(self, trainer: pl.Trainer | None) -> Dataset | range:
+        """The training images: with the cache, sets self.images (N, C, S, S) uint8 and
+        self.image_labels (N,) or None, and returns the indices the loader yields; else the
+        dataset that decodes them."""
+        # With nothing to keep (no cache, no cache_dir), rank 0 alone looks for bad images and
+        # the other ranks take its list; otherwise each rank reads what prepare_data decoded.
+        shared = not self.caching and not self.cache_dir and trainer is not None
+        images, bad = self._decoded() if not shared or trainer.is_global_zero else (None, None)
+        if shared:
+            bad = trainer.strategy.broadcast(bad)
+        self._handle_bad(bad)
+        skipped = set(bad)
+        good = [path for path in self.files if path not in skipped]  # in order, as the cache holds them
+        labels = [class_of(self.root, path, self.classes) for path in good] if self.labels else None
+        if self.labels and len(set(labels)) < self.num_classes:
+            unreadable = sorted(set(self.classes) - {self.classes[label] for label in set(labels)})
+            raise UsageError(f"data.root={self.root}: no image of class {', '.join(unreadable)} can be read: "
+                             "fix them, or move the class folder out")
+        if not self.caching:
+            return ImageFolder(good, self.image_size, self.channels, labels)
+        self.images = torch.from_numpy(images)  # (N, C, S, S) uint8
+        self.image_labels = torch.tensor(labels) if labels else None  # (N,)
+        return range(len(self.images))  # the loader yields indices
+
     @property
     def _whole_steps(self) -> bool:
         """Whether the loader drops a short last step: by drop_last, and always with several D
@@ -144,7 +171,7 @@ class ImageFolderDataModule(pl.LightningDataModule):
 
     def _decoded(self) -> tuple[np.ndarray | None, list[Path]]:
         return decoded_folder(self.root, self.files, self.image_size, self.channels, self.cache_dir,
-                              self.num_workers, pixels=self.cache)
+                              self.num_workers, pixels=self.caching)
 
     def _handle_bad(self, bad: list[Path]) -> None:
         if not bad:
@@ -160,12 +187,12 @@ class ImageFolderDataModule(pl.LightningDataModule):
 
     def images_at(self, indices: Tensor) -> Tensor:
         """uint8 (len(indices), C, S, S) training images, e.g. the real side of FID."""
-        if self.cache:
+        if self.caching:
             return self.images[indices]
         return torch.stack([self.dataset[int(i)][0] if self.labels else self.dataset[int(i)] for i in indices])
 
     def train_dataloader(self) -> ResumableLoader:
-        workers = 0 if self.cache else self.num_workers  # indices need no workers
+        workers = 0 if self.caching else self.num_workers  # indices need no workers
         trainer = self.trainer
         sampler = EpochShuffle(len(self.dataset), seed=torch.initial_seed(),
                                rank=trainer.global_rank if trainer else 0, world_size=trainer.world_size if trainer else 1)
@@ -182,7 +209,7 @@ class ImageFolderDataModule(pl.LightningDataModule):
     def on_after_batch_transfer(self, batch, dataloader_idx: int) -> Tensor | tuple[Tensor, Tensor]:
         """Batches as training takes them: images (B, C, S, S) in [-1, 1], or (images, labels)."""
         labels = None
-        if self.cache:  # batch: (B,) indices into the images, which move to the device once
+        if self.caching:  # batch: (B,) indices into the images, which move to the device once
             if self._on_device is None or self._on_device[0].device != batch.device:
                 on_device = self.image_labels.to(batch.device) if self.image_labels is not None else None
                 self._on_device = self.images.to(batch.device), on_device
