@@ -6,21 +6,16 @@ import sys
 from pathlib import Path
 from typing import Literal
 
+from typing import TYPE_CHECKING
+
 import hydra
-import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.loggers.logger import DummyLogger
-from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from dcgan.callbacks import console
-from dcgan.callbacks.checkpoints import RunCheckpoints
-from dcgan.callbacks.quality import QualityMetrics
-from dcgan.callbacks.sinks import check_installed, finish
 from dcgan.config import check_config, instantiate_node
 from dcgan.errors import UsageError
-from dcgan.launch.ddp import register as register_gan_ddp
 from dcgan.launch.sweep import UNRANKED, job_name
 from dcgan.launch.torchrun import (
     attempt_suffix,
@@ -30,7 +25,9 @@ from dcgan.launch.torchrun import (
     rank_suffix,
     under_torchrun,
 )
-from dcgan.model.checkpoints import check_resumable
+
+if TYPE_CHECKING:
+    import pytorch_lightning as pl
 
 TOP_LEVEL = {"seed": int, "ckpt_path": str | None, "objective": str,
              "objective_direction": Literal["minimize", "maximize"]}
@@ -41,7 +38,6 @@ OmegaConf.register_new_resolver("launch_time", launch_time, replace=True, use_ca
 OmegaConf.register_new_resolver("rank_suffix", rank_suffix, replace=True)  # names torchrun ranks' logs
 OmegaConf.register_new_resolver("attempt_suffix", attempt_suffix, replace=True)  # TorchElastic's restarts
 OmegaConf.register_new_resolver("on_first_rank", on_first_rank, replace=True)  # .hydra/ from rank 0 only
-register_gan_ddp()  # trainer.devices > 1: DDP over G and D separately (src/dcgan/launch/ddp.py)
 console.quiet_third_parties()
 console.our_warnings_in_one_line()
 PRESETS = ("experiment", "model", "trainer", "logger", "debug")  # config groups the start line names
@@ -49,6 +45,18 @@ PRESETS = ("experiment", "model", "trainer", "logger", "debug")  # config groups
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Build everything the config names, fit, and return the final logged metrics."""
+    # Lightning takes seconds to import: imported here, a mistyped command line or a refused sweep
+    # is said at once, before them
+    import pytorch_lightning as pl
+    from pytorch_lightning.loggers.logger import DummyLogger
+
+    from dcgan.callbacks.checkpoints import RunCheckpoints
+    from dcgan.callbacks.quality import QualityMetrics
+    from dcgan.callbacks.sinks import check_installed, finish
+    from dcgan.launch.ddp import register as register_gan_ddp
+    from dcgan.model.checkpoints import check_resumable
+
+    register_gan_ddp()  # trainer.devices > 1: DDP over G and D separately (src/dcgan/launch/ddp.py)
     check_config(cfg, TOP_LEVEL)
     check_installed(cfg.get("logger"))
     pl.seed_everything(cfg.seed, workers=True)
@@ -95,7 +103,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
-def longer(trainer: pl.Trainer) -> str:
+def longer(trainer: "pl.Trainer") -> str:
     """The option that makes a resumed run train as long again as this one did."""
     if trainer.max_epochs and trainer.max_epochs > 0:
         return f"trainer.max_epochs={2 * trainer.max_epochs}"
@@ -122,6 +130,8 @@ def main(cfg: DictConfig) -> float:
     """Train and return the objective, which sweepers (Optuna) minimise or maximise."""
     if under_torchrun() and HydraConfig.get().mode == RunMode.MULTIRUN:  # hparams_search= sweeps too
         raise SystemExit(SWEEP_UNDER_TORCHRUN)
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
+
     try:
         return train(cfg).get(cfg.objective, float("nan"))  # NaN: not ranked, and why is in unranked.txt
     except UsageError as error:

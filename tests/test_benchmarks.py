@@ -16,6 +16,7 @@ SMALLEST = {  # each benchmark's own options at their smallest
                       "--repeats", "1"],
     "celeba_epoch.py": ["--accelerator", "cpu", "--epoch-images", "64", "--tutorial-images", "512", "--width", "4",
                         "--workers", "0", "--runs", "32,0,,1"],
+    "conditional.py": ["--iterations", "2", "--seeds", "1", "--every", "1", "--diagnose"],
     "data_pipeline.py": ["--images", "16", "--workers", "0", "--batch-size", "8", "--epochs", "1"],
     "ddp_overhead.py": ["--iterations", "4", "--warmup", "1", "--repeats", "1", *TINY_TRAIN, "data.batch_size=8"],
     "gan_variants.py": ["--iterations", "2", "--seconds", "1", "--seeds", "1", "--preset-seeds", "1", "--samples", "50",
