@@ -4,9 +4,7 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import Literal
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
