@@ -14,30 +14,17 @@ from omegaconf import DictConfig, OmegaConf
 from dcgan.callbacks import console
 from dcgan.config import check_config, instantiate_node
 from dcgan.errors import UsageError
-from dcgan.launch.sweep import UNRANKED, job_name
-from dcgan.launch.torchrun import (
-    attempt_suffix,
-    earlier_attempt_checkpoint,
-    launch_time,
-    on_first_rank,
-    rank_suffix,
-    under_torchrun,
-)
+from dcgan.launch import process, slurm
+from dcgan.launch.job import restart_checkpoint
+from dcgan.launch.sweep import UNRANKED
+from dcgan.launch.torchrun import under_torchrun
 
 if TYPE_CHECKING:
     import pytorch_lightning as pl
 
 TOP_LEVEL = {"seed": int, "ckpt_path": str | None, "objective": str,
              "objective_direction": Literal["minimize", "maximize"]}
-OmegaConf.register_new_resolver("job_name", job_name, replace=True)  # names a sweep's job directories
-# names run directories; cached in the config, so a job that submitit runs from the pickled config
-# (a process of its own) reads the sweep's time, not its own
-OmegaConf.register_new_resolver("launch_time", launch_time, replace=True, use_cache=True)
-OmegaConf.register_new_resolver("rank_suffix", rank_suffix, replace=True)  # names torchrun ranks' logs
-OmegaConf.register_new_resolver("attempt_suffix", attempt_suffix, replace=True)  # TorchElastic's restarts
-OmegaConf.register_new_resolver("on_first_rank", on_first_rank, replace=True)  # .hydra/ from rank 0 only
-console.quiet_third_parties()
-console.our_warnings_in_one_line()
+process.prepare()  # the config's resolvers and the console's filters (a submitit job calls it too)
 PRESETS = ("experiment", "model", "trainer", "logger", "debug")  # config groups the start line names
 
 
@@ -59,9 +46,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     check_installed(cfg.get("logger"))
     pl.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
-    # TorchElastic restarted the job (torchrun --max-restarts): go on from the last attempt's checkpoint
-    checkpoints = OmegaConf.select(cfg, "callbacks.checkpoints")
-    ckpt_path = cfg.ckpt_path or earlier_attempt_checkpoint(output_dir, checkpoints)
+    # TorchElastic restarted the job (torchrun --max-restarts) or SLURM requeued it: go on from its checkpoint
+    restarted, by = (None, "") if cfg.ckpt_path else restart_checkpoint(
+        output_dir, OmegaConf.select(cfg, "callbacks.checkpoints"))
+    ckpt_path = cfg.ckpt_path or restarted
 
     datamodule = instantiate_node(cfg.data, "data")
     classes = list(getattr(datamodule, "classes", None) or [])  # the data's class names, with labels
@@ -77,12 +65,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
         kinds = [type(lg).__name__.removesuffix("Logger").lower() for lg in trainer.loggers
                  if not isinstance(lg, DummyLogger)]  # fast_dev_run's stand-in logs nothing
         console.starting(output_dir, describe_data(cfg), chosen_presets(), kinds)
-        if ckpt_path and not cfg.ckpt_path:
-            print(f"dcgan: TorchElastic restarted the job: going on from {ckpt_path}", flush=True)
+        if restarted:
+            print(f"dcgan: {by}: going on from {restarted}", flush=True)
 
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path and Path(ckpt_path).expanduser(),
-                    weights_only=True)  # a checkpoint runs no pickled code
+        with slurm.requeue_on_warning():  # USR1/USR2 from SLURM: checkpoint, then requeue
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path and Path(ckpt_path).expanduser(),
+                        weights_only=True)  # a checkpoint runs no pickled code
     except BaseException:
         finish(loggers, failed=True)
         raise
@@ -136,7 +125,8 @@ def main(cfg: DictConfig) -> float:
         if HydraConfig.get().mode == RunMode.MULTIRUN:
             raise  # this job fails, the sweep goes on and its summary says why
         raise SystemExit(f"error: {error}") from None  # the user's mistake: one line, no traceback
-    except SIGTERMException:  # SIGTERM or Ctrl-C: last.ckpt was written, and its path printed
+    except SIGTERMException:  # SIGTERM, Ctrl-C or SLURM's warning: last.ckpt was written, its path printed
+        slurm.requeue_if_asked()
         raise SystemExit(128 + signal.SIGTERM) from None
 
 

@@ -208,3 +208,20 @@ class FailFirstAttempt(pl.Callback):
     def on_train_epoch_start(self, trainer, pl_module):
         if os.environ["TORCHELASTIC_RESTART_COUNT"] == "0" and trainer.current_epoch == self.epoch:
             raise RuntimeError("the first attempt fails here (a test of TorchElastic's restart)")
+
+
+class Pace(pl.Callback):
+    """Slows training to `seconds` per iteration and writes the last iteration done to
+    <dirpath>/iteration (with SLURM's restart count), so a test can signal a job mid-epoch."""
+
+    def __init__(self, dirpath: str, seconds: float = 0.5):
+        self.dirpath = Path(dirpath)
+        self.seconds = seconds
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        import time
+
+        time.sleep(self.seconds)
+        self.dirpath.mkdir(parents=True, exist_ok=True)
+        restarts = os.environ.get("SLURM_RESTART_COUNT", "0")
+        (self.dirpath / "iteration").write_text(f"{restarts} {pl_module.iteration}")

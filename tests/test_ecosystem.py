@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -226,6 +227,28 @@ def test_a_restarted_torchrun_job_goes_on_from_its_last_checkpoint_in_a_new_dire
     assert torch.load(restarted / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 2 * 4 * 2
 
 
+@pytest.mark.slow
+def test_torchrun_over_two_nodes_trains_one_run_in_one_directory(tmp_path: Path, digits_root: Path):
+    """Two torchrun agents (two nodes, here on one host) that start in different seconds: every rank
+    takes rank 0's name through the rendezvous store."""
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
+    agents = []
+    for _ in range(2):
+        agents.append(subprocess.Popen(
+            [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc_per_node=1", "--rdzv_backend=c10d",
+             f"--rdzv_endpoint=127.0.0.1:{port}", "--rdzv_id=two-nodes", str(ROOT / "train.py"), *digits(digits_root),
+             "trainer.num_nodes=2", probe(tmp_path / "probe")],
+            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        time.sleep(1.5)  # the second node's agent starts in another second
+    printed = [agent.communicate(timeout=600)[0] for agent in agents]
+    assert [agent.returncode for agent in agents] == [0, 0], printed[0][-2000:] + printed[1][-2000:]
+    run = only_run(tmp_path / "outputs")
+    assert sorted(p.name for p in run.glob("*.log")) == ["train.log", "train_rank1.log"]
+    ranks = [json.loads((tmp_path / "probe" / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["world_size"] for r in ranks] == [2, 2] and ranks[0]["weights"] == ranks[1]["weights"]
+
+
 @pytest.mark.parametrize("sweep", [("-m", "model.lr=1e-4,2e-4"), ("hparams_search=optuna",)])
 def test_a_sweep_under_torchrun_is_refused_in_one_line(tmp_path: Path, digits_root: Path,
                                                        sweep: tuple[str, ...]):
@@ -250,10 +273,12 @@ def test_the_console_says_where_the_run_goes_and_what_came_of_it_and_little_else
             "(experiment=digits, model=dcgan, logger=tensorboard) "
             f"into {run}; watch it with: tensorboard --logdir {run}") in printed
     fid = json.loads((run / "metrics.json").read_text())["val/fid"]
-    assert (f"dcgan: done, val/fid {fid:.2f}; checkpoints in {run / 'checkpoints'}, "
-            f"figures and logs in {run}; "
-            "go on with: python train.py <the same options> "
-            f"ckpt_path={run / 'checkpoints' / 'last.ckpt'} trainer.max_epochs=2") in printed
+    (end,) = [line for line in printed.splitlines() if line.startswith("dcgan: done")]
+    assert end.startswith(f"dcgan: done, val/fid {fid:.2f}; checkpoints in {run / 'checkpoints'}, "
+                          f"figures and logs in {run}; go on with: python train.py ")
+    options = end.split("go on with: python train.py ", 1)[1].split()
+    assert options[-2:] == [f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", "trainer.max_epochs=2"]
+    assert "trainer.devices=2" in options and "trainer.max_epochs=1" not in options  # the run's own, changed
 
 
 def test_the_templates_warnings_are_one_line_and_others_keep_their_form():

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
-from conftest import ROOT, SHRINK
+from conftest import ROOT, SHRINK, compose_config
 from dcgan.errors import UsageError
 from probes import ScalerProbe
 from train import train
@@ -107,9 +108,50 @@ def test_sync_batchnorm_converts_and_trains_on_gpu(tmp_path: Path, digits_root: 
 
 
 @pytest.mark.slow
-def test_a_sweep_runs_through_submitits_local_executor(tmp_path: Path, digits_root: Path):
-    train_py(tmp_path, digits_root, "hydra/launcher=local", "model.lr=1e-4,2e-4", multirun=True)
+def test_a_sweep_of_two_rank_jobs_runs_through_submitits_local_executor(tmp_path: Path, digits_root: Path):
+    """hydra/launcher=local checks a sweep before it is queued: each job a process of its own,
+    started from a pickle, whose extra rank Lightning starts as train.py (not submitit's script)."""
+    result = train_py(tmp_path, digits_root, "hydra/launcher=local", "trainer.devices=2", "model.lr=1e-4,2e-4",
+                      probe("${hydra:runtime.output_dir}/probe"), multirun=True)
     (sweep,) = (tmp_path / "multirun").glob("*/*")
     assert (sweep / ".submitit").is_dir()  # the jobs went through submitit
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name != ".submitit")
+    assert [job.name for job in jobs] == ["0_model.lr=0.0001", "1_model.lr=0.0002"]  # the swept keys only
     assert [len(event_files(job)) for job in jobs] == [1, 1]
+    for job in jobs:
+        ranks = [json.loads((job / "probe" / f"rank{r}.json").read_text()) for r in (0, 1)]
+        assert all(r["wrapped"] == ["DistributedDataParallel"] * 2 for r in ranks)  # the GAN-aware DDP
+        assert sorted(p.name for p in job.glob("*.log")) == ["train.log", "train_rank1.log"]
+    logs = "\n".join(p.read_text() for p in (sweep / ".submitit").rglob("*_log.*"))
+    assert "Tip: For seamless cloud logging" not in logs  # the quiet console, in a job started from a pickle
+    assert "follow it with: tail -f" in result.stdout and (sweep / "summary.csv").read_text().count(",done,") == 2
+
+
+@pytest.mark.parametrize(("accelerator", "gpus"), [("cpu", None), ("gpu", 4), ("auto", 4)])
+def test_the_slurm_launcher_asks_for_gpus_only_off_the_cpu_and_a_cpu_per_worker(accelerator: str, gpus):
+    config = compose_config(["hydra/launcher=slurm", f"trainer.accelerator={accelerator}", "trainer.devices=4",
+                             "trainer.num_nodes=2", "data.num_workers=3"], return_hydra_config=True)
+    launcher = OmegaConf.to_container(config.hydra.launcher, resolve=True)
+    assert (launcher["gpus_per_node"], launcher["tasks_per_node"], launcher["nodes"]) == (gpus, 4, 2)
+    assert launcher["cpus_per_task"] == 4 and launcher["mem_gb"] is None  # 3 workers and the training process
+
+
+def test_a_requeued_slurm_job_goes_on_from_its_checkpoint_and_a_first_start_never_overwrites_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from dcgan.launch.job import restart_checkpoint, run_name
+
+    for name, value in {"SLURM_NTASKS": "2", "SLURM_JOB_ID": "41", "SLURM_JOB_NAME": "train", "SLURM_PROCID": "1"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("TORCHELASTIC_RUN_ID", raising=False)
+    assert run_name("%Y-%m-%d/%H-%M-%S") == "slurm-41"  # every rank, and the job after a requeue
+    checkpoints = {"dirpath": str(tmp_path / "checkpoints")}
+    assert restart_checkpoint(tmp_path, checkpoints) == (None, "")  # a first start, nothing there yet
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
+    with pytest.raises(UsageError, match="this SLURM job has trained into .* before; resume it with ckpt_path="):
+        restart_checkpoint(tmp_path, checkpoints)
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    assert restart_checkpoint(tmp_path, checkpoints) == (tmp_path / "checkpoints" / "last.ckpt",
+                                                         "SLURM requeued job 41")
+    monkeypatch.setenv("SLURM_JOB_NAME", "bash")  # srun --pty bash: processes started by hand, not SLURM's tasks
+    assert restart_checkpoint(tmp_path, checkpoints) == (None, "")

@@ -189,10 +189,12 @@ def test_a_full_disk_ends_the_run_in_one_line_and_the_last_good_checkpoint_resum
                       f"+callbacks.fill={{_target_: probes.FillDisk, path: '{small_disk / 'filler'}', epoch: 1}}")
     last = checkpoints / "last.ckpt"
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
-    assert result.stderr.strip().splitlines()[-1] == (
+    said = result.stderr.strip().splitlines()[-1]
+    assert said.startswith(
         f"error: the disk holding {checkpoints} (mounted at {small_disk}) is full: No space left on device while "
         f"writing checkpoints; the last good checkpoint is {last} (after iteration 3): free some space, then resume "
-        f"with ckpt_path={last} and the same options")
+        f"with: python train.py ")
+    assert f" data.root={digits_root} " in said and said.endswith(f" ckpt_path={last}")
     assert sorted(path.name for path in checkpoints.iterdir()) == ["epoch=001.ckpt", "last.ckpt"]  # no partial
     assert torch.load(last, weights_only=True)["global_step"] == 8  # epoch 1's 4 iterations
     assert (checkpoints / "epoch=001.ckpt").stat().st_ino == last.stat().st_ino  # a hard link: no space taken

@@ -10,7 +10,7 @@ Each subpackage is one concern, mirrored by the config group of the same name un
     metrics/    what scores generated images (FID, KID) and the feature spaces they are computed in
     callbacks/  what a run writes and shows: grids, checkpoints, figures, metrics, hyperparameters,
                 the bridge to each logger library, the console lines    conf/callbacks/, conf/logger/
-    launch/     how runs start and spread: torchrun, DDP over G and D, Hydra sweeps
+    launch/     how runs start and spread: torchrun, SLURM, DDP over G and D, Hydra sweeps
                                                                       conf/hydra/, conf/trainer/
 
 Below them, what all share: errors.py (the one user-facing exception), config.py (the entry

@@ -18,6 +18,7 @@ from pytorch_lightning.plugins.io import TorchCheckpointIO
 from pytorch_lightning.utilities import rank_zero_info
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+from dcgan.callbacks.console import resume_command
 from dcgan.errors import TrainingDiverged, UsageError
 from dcgan.files import copy_atomically, link_atomically, replaced_atomically
 
@@ -89,7 +90,7 @@ class RunCheckpoints(Checkpoint):
             with self._disk_full_said():
                 self.save(trainer)
             rank_zero_info(f"Stopped by a signal after iteration {pl_module.iteration - 1}: saved {self.last}; "
-                           f"resume with ckpt_path={self.last} and the same options")
+                           f"resume with: {resume_command(self.last)}")
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.fast_dev_run:
@@ -123,8 +124,8 @@ class RunCheckpoints(Checkpoint):
             while not os.path.ismount(mount):
                 mount = mount.parent
             when = f" (after iteration {self._saved})" if self._saved is not None else ""
-            good = (f"the last good checkpoint is {self.last}{when}: free some space, then resume with "
-                    f"ckpt_path={self.last} and the same options") if self.last.is_file() else "no checkpoint was kept"
+            good = (f"the last good checkpoint is {self.last}{when}: free some space, then resume with: "
+                    f"{resume_command(self.last)}") if self.last.is_file() else "no checkpoint was kept"
             raise UsageError(f"the disk holding {self.dirpath} (mounted at {mount}) is full: "
                              f"{os.strerror(error.errno)} while writing checkpoints; {good}") from None
 

@@ -3,6 +3,8 @@ one as it ends (the final FID, where the results are, how to go on). Third-party
 a user of this template nothing are silenced, each narrowly, by its message and where it comes from."""
 
 import logging
+import re
+import shlex
 import warnings
 from pathlib import Path
 
@@ -50,5 +52,26 @@ def finished(output_dir: Path, metrics: dict[str, float], checkpoints: Path | No
     last = checkpoints / "last.ckpt" if checkpoints is not None else None
     resume = ""
     if last is not None and last.exists():
-        resume = f"; go on with: python train.py <the same options> ckpt_path={last} {more}"
+        resume = f"; go on with: {resume_command(last, more)}"
     print(f"dcgan: done, {fid}; {', '.join(kept)}{resume}".rstrip(), flush=True)
+
+
+def resume_command(checkpoint: Path, *more: str) -> str:
+    """The command line that goes on from checkpoint with this run's options (a sweep job's own
+    values) and more, quoted for a shell and for Hydra, so that it runs as printed: a sweep job's
+    path holds '=' and ',', which Hydra reads as syntax unless quoted."""
+    from hydra.core.hydra_config import HydraConfig
+
+    more = tuple(option for option in more if option)
+    given = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    replaced = {"ckpt_path", *(option.split("=", 1)[0] for option in more)}
+    kept = [option for option in given if option.split("=", 1)[0].lstrip("+~") not in replaced]
+    return " ".join(["python train.py", *map(shlex.quote, [*kept, f"ckpt_path={hydra_quoted(checkpoint)}", *more])])
+
+
+def hydra_quoted(value: object) -> str:
+    """value as a Hydra override's value: as it is where Hydra reads it as one plain string, else quoted."""
+    text = str(value)
+    if re.fullmatch(r"[\w./~+:-]+", text):
+        return text
+    return '"' + text.replace('"', '\\"') + '"'

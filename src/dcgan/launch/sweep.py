@@ -12,6 +12,8 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from dcgan.launch.job import rank
+
 NAME_LENGTH = 100  # well under the 255 bytes a path component may have
 PATH_KEYS = ("data.root", "data.cache_dir", "ckpt_path", "paths.")  # never part of a name
 UNRANKED = "unranked.txt"  # in a job's directory: why its objective was not logged
@@ -22,7 +24,7 @@ def job_name(num: int, overrides: list[str], searched: dict | None) -> str:
     the keys the sweep varies (its sweep overrides, and a search space such as Optuna's)."""
     swept = _swept_keys() | set(searched or ())
     items = [item for item in overrides if item.split("=", 1)[0].lstrip("+~") in swept]
-    if not items:  # e.g. in a submitit job's own process: name by every override instead
+    if not items:  # not started from a sweep's command line: name by every override instead
         items = [item for item in overrides if not item.lstrip("+~").startswith(PATH_KEYS)]
     name = f"{num}_{','.join(sorted(items))}".replace("/", "_").rstrip("_")
     return name if len(name) <= NAME_LENGTH else name[: NAME_LENGTH - 3] + "..."
@@ -53,7 +55,7 @@ class SweepSummary(Callback):
         self.direction = direction
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
-        if config.hydra.mode.name != "MULTIRUN":
+        if config.hydra.mode.name != "MULTIRUN" or rank():  # a job's other ranks (SLURM's tasks): rank 0 writes
             return
         if job_return.status == JobStatus.FAILED:
             error = job_return._return_value  # the exception the job raised

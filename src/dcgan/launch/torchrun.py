@@ -2,8 +2,9 @@
 
 launch_time names run directories: Hydra's ${now:...} is read in every process, and ranks that
 torchrun starts in different seconds would name different directories. Under torchrun it is the
-start of the torchrun agent, the parent of every rank on the machine, so all agree (on one
-machine: the agents of several nodes start at times of their own).
+start of the torchrun agent, the parent of every rank on the machine, so all agree; over several
+nodes, whose agents start at times of their own, rank 0's is passed to every rank through
+torchrun's rendezvous store, so all nodes name one directory.
 
 When a rank fails, TorchElastic restarts every rank of the job (torchrun --max-restarts): the
 restarted attempt names its directory <time>-restart<N> and goes on from the last checkpoint of
@@ -12,6 +13,7 @@ the latest attempt before it (earlier_attempt_checkpoint), as TorchElastic expec
 
 import functools
 import os
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -20,16 +22,9 @@ def under_torchrun() -> bool:
     return "TORCHELASTIC_RUN_ID" in os.environ
 
 
-def rank_suffix() -> str:
-    """'_rank<N>' for the ranks torchrun starts after the first, '' otherwise: their logs' names."""
-    rank = os.environ.get("RANK", "0") if under_torchrun() else "0"
-    return "" if rank == "0" else f"_rank{rank}"
-
-
-def on_first_rank(value: str) -> str | None:
-    """value for rank 0 (and outside torchrun), None for the other ranks: Hydra's .hydra/ record,
-    which ranks writing at once into one directory would tear."""
-    return None if rank_suffix() else value
+def rank() -> int:
+    """This rank's global rank among torchrun's ranks (0 outside torchrun)."""
+    return int(os.environ.get("RANK", "0")) if under_torchrun() else 0
 
 
 def _restarts() -> int:
@@ -67,12 +62,33 @@ def launch_time(pattern: str) -> str:
 
 @functools.cache
 def _launched() -> datetime:
-    if under_torchrun():
-        try:
-            return _start_of(os.getppid())
-        except (OSError, ValueError, IndexError):  # no /proc (not Linux): each rank's own time
-            pass
-    return datetime.now()
+    if not under_torchrun():
+        return datetime.now()
+    if int(os.environ.get("WORLD_SIZE", "1")) > int(os.environ.get("LOCAL_WORLD_SIZE", "1")):
+        return _rank0s(_agent_start)  # several nodes
+    return _agent_start()
+
+
+def _agent_start() -> datetime:
+    try:
+        return _start_of(os.getppid())
+    except (OSError, ValueError, IndexError):  # no /proc (not Linux): each rank's own time
+        return datetime.now()
+
+
+def _rank0s(time: Callable[[], datetime]) -> datetime:
+    """Rank 0's time(), read by every rank of every node from torchrun's store (the agents'
+    TCPStore that MASTER_ADDR:MASTER_PORT name), under a key of this run and attempt."""
+    from datetime import timedelta
+
+    import torch.distributed as dist
+
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
+                          timeout=timedelta(minutes=10))
+    key = f"dcgan/launch_time/{os.environ['TORCHELASTIC_RUN_ID']}/{_restarts()}"
+    if rank() == 0:
+        store.set(key, str(time().timestamp()))
+    return datetime.fromtimestamp(float(store.get(key)))
 
 
 def _start_of(pid: int) -> datetime:
