@@ -156,8 +156,21 @@ SWEEP_UNDER_TORCHRUN = ("error: -m (a Hydra sweep) cannot run under torchrun: ev
                         "and their DDP groups would not meet; start one torchrun per job, or sweep with "
                         "python train.py -m trainer.devices=N, which starts each job's ranks itself")
 
+def check_launcher(argv: list[str]) -> None:
+    """hydra/launcher=slurm|local need the slurm extra: without it, one line saying so (Hydra would
+    say that a config it cannot know of is missing)."""
+    chosen = overrides(argv).get("hydra/launcher")
+    if chosen in ("slurm", "local"):
+        try:
+            import hydra_plugins.hydra_submitit_launcher  # noqa: F401
+        except ImportError:
+            raise SystemExit(f"error: hydra/launcher={chosen} needs the slurm extra (submitit), which is not "
+                             'installed: pip install -e ".[slurm]"') from None
+
+
 if __name__ == "__main__":
     if under_torchrun() and sweeping(sys.argv):
         raise SystemExit(SWEEP_UNDER_TORCHRUN)
+    check_launcher(sys.argv)
     sys.argv = folder_unless_chosen(sys.argv)
     main()

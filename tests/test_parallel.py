@@ -155,3 +155,14 @@ def test_a_requeued_slurm_job_goes_on_from_its_checkpoint_and_a_first_start_neve
                                                          "SLURM requeued job 41")
     monkeypatch.setenv("SLURM_JOB_NAME", "bash")  # srun --pty bash: processes started by hand, not SLURM's tasks
     assert restart_checkpoint(tmp_path, checkpoints) == (None, "")
+
+
+def test_the_submitit_launchers_without_the_slurm_extra_are_one_line(tmp_path: Path):
+    hide = ("import runpy, sys; sys.modules['hydra_plugins.hydra_submitit_launcher'] = None; "  # as if not installed
+            f"sys.argv = [{str(ROOT / 'train.py')!r}, '-m', 'hydra/launcher=slurm', 'model.lr=1e-4,2e-4']; "
+            f"runpy.run_path({str(ROOT / 'train.py')!r}, run_name='__main__')")
+    result = subprocess.run([sys.executable, "-c", hide], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip() == ('error: hydra/launcher=slurm needs the slurm extra (submitit), which is not '
+                                     'installed: pip install -e ".[slurm]"')
+    assert not (tmp_path / "multirun").exists()

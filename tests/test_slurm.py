@@ -18,7 +18,7 @@ import torch
 
 from conftest import ROOT, SHRINK
 
-pytestmark = [pytest.mark.slow, pytest.mark.slurm, pytest.mark.xdist_group("slurm")]  # one worker: one cluster
+pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 SCRIPT = ROOT / ".ci" / "slurm.sh"
 
 
