@@ -156,6 +156,7 @@ SWEEP_UNDER_TORCHRUN = ("error: -m (a Hydra sweep) cannot run under torchrun: ev
                         "and their DDP groups would not meet; start one torchrun per job, or sweep with "
                         "python train.py -m trainer.devices=N, which starts each job's ranks itself")
 
+
 def check_launcher(argv: list[str]) -> None:
     """hydra/launcher=slurm|local need the slurm extra: without it, one line saying so (Hydra would
     say that a config it cannot know of is missing)."""

@@ -9,6 +9,7 @@ import re
 import shlex
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,6 +73,48 @@ def wait_for(condition, what: str, timeout: float = 240) -> None:
         time.sleep(0.5)
 
 
+class Sweep:
+    """A sweep started in the background, its output read as it comes; its SLURM jobs are cancelled
+    when the test ends, however it ends."""
+
+    def __init__(self, cwd: Path, args: list[str]):
+        self.process = subprocess.Popen(args, cwd=cwd, env=environment(), stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True)
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=lambda: self.lines.extend(self.process.stdout), daemon=True)
+        self.reader.start()
+
+    def line(self, pattern: str, timeout: float = 240) -> re.Match:
+        """The first line the sweep printed that matches pattern, once it has."""
+        regex, deadline = re.compile(pattern), time.monotonic() + timeout
+        while True:
+            ended = self.process.poll() is not None
+            if ended:
+                self.reader.join(timeout=10)  # what it printed last
+            if found := [m for m in map(regex.search, list(self.lines)) if m]:
+                return found[0]
+            assert not ended, f"the sweep ended first: {''.join(self.lines)[-2000:]}"
+            assert time.monotonic() < deadline, f"no line matching {pattern!r}: {''.join(self.lines)[-2000:]}"
+            time.sleep(0.5)
+
+    def jobs(self) -> list[str]:
+        return [m.group(1) for m in map(re.compile(r"is SLURM job (\S+);").search, list(self.lines)) if m]
+
+    def finish(self, timeout: float = 300) -> str:
+        self.process.wait(timeout=timeout)
+        self.reader.join(timeout=10)
+        return "".join(self.lines)
+
+    def __enter__(self) -> "Sweep":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        for job in self.jobs():
+            subprocess.run(["scancel", job], capture_output=True, timeout=60)
+
+
 def the_sweep(cwd: Path) -> Path:
     (sweep,) = (cwd / "multirun").glob("*/*")
     return sweep
@@ -128,17 +171,15 @@ def test_a_job_requeued_twice_goes_on_exactly_and_its_resume_line_runs_as_printe
     pace = f"+callbacks.pace={{_target_: probes.Pace, dirpath: '{tmp_path / 'pace'}'}}"
     sweep_cwd = tmp_path / "sweep"
     sweep_cwd.mkdir()
-    started = subprocess.Popen(command(digits_root, *long, pace, "model.lr=choice(2e-4)"), cwd=sweep_cwd,
-                               env=environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with Sweep(sweep_cwd, command(digits_root, *long, pace, "model.lr=choice(2e-4)")) as started:
         mark = tmp_path / "pace" / "iteration"
 
         def reached(restarts: int, iteration: int) -> bool:
             done = mark.read_text().split() if mark.exists() else ["0", "0"]
             return [int(n) for n in done] >= [restarts, iteration]
 
+        job = started.line(r"is SLURM job (\S+);").group(1)
         wait_for(lambda: reached(0, 8), "iteration 8")
-        (job,) = slurm("squeue", "-h", "-o", "%i").split()[:1]
         slurm("scancel", "--signal=USR2", job)  # submitit's warning before a time limit: checkpoint, requeue
         wait_for(lambda: "PENDING" in slurm("scontrol", "show", "job", job), "the requeue")
         slurm("scontrol", "update", f"jobid={job}", "StartTime=now")  # a requeued job waits 2 minutes first
@@ -146,10 +187,8 @@ def test_a_job_requeued_twice_goes_on_exactly_and_its_resume_line_runs_as_printe
         slurm("scontrol", "requeue", job)  # what a preempting scheduler does: SIGTERM, then back in the queue
         wait_for(lambda: "PENDING" in slurm("scontrol", "show", "job", job), "the second requeue")
         slurm("scontrol", "update", f"jobid={job}", "StartTime=now")
-        out, err = started.communicate(timeout=300)
-    finally:
-        started.kill()
-    assert started.returncode == 0, out[-2000:] + err[-3000:]
+        printed = started.finish()
+    assert started.process.returncode == 0, printed[-3000:]
     sweep = the_sweep(sweep_cwd)
     job_dir = sweep / "0_model.lr=0.0002"
     logs = job_logs(sweep)
@@ -180,24 +219,15 @@ def test_a_job_requeued_twice_goes_on_exactly_and_its_resume_line_runs_as_printe
 
 def test_a_job_waiting_in_the_queue_is_said_with_its_reason_and_a_cancelled_one_gets_a_row(cluster, tmp_path: Path,
                                                                                          digits_root: Path):
-    started = subprocess.Popen(command(digits_root, "+hydra.launcher.additional_parameters.begin=now+3600",
-                                       "model.lr=2e-4,3e-4"),
-                               cwd=tmp_path, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
-    try:
-        lines = []
-        for line in started.stdout:
-            lines.append(line)
-            if "is waiting in the queue" in line:
-                break
-        waiting = lines[-1]
-        job = re.search(r"SLURM job (\S+)\)", waiting).group(1)
-        assert waiting.strip() == (f"dcgan: job 0_model.lr=0.0002 (SLURM job {job}) is waiting in the queue: BeginTime; see it with: "
-                                   f"squeue -j {job}; give it up with: scancel {job}")
+    with Sweep(tmp_path, command(digits_root, "+hydra.launcher.additional_parameters.begin=now+3600",
+                                 "model.lr=2e-4,3e-4")) as started:
+        waiting = started.line(r"dcgan: job 0_\S+ \(SLURM job (\S+)\) is waiting in the queue")
+        job = waiting.group(1)
+        assert waiting.string.strip() == (
+            f"dcgan: job 0_model.lr=0.0002 (SLURM job {job}) is waiting in the queue: BeginTime; see it with: "
+            f"squeue -j {job}; give it up with: scancel {job}")
         slurm("scancel", job.split("_")[0])
-        rest, _ = started.communicate(timeout=120)
-    finally:
-        started.kill()
-    assert started.returncode != 0  # the sweep's jobs failed
+        started.finish(timeout=120)
+    assert started.process.returncode != 0  # the sweep's jobs failed
     summary = (the_sweep(tmp_path) / "summary.csv").read_text()
     assert summary.count(",failed,") == 2 and "ended CANCELLED before it finished" in summary, summary

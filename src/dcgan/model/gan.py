@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from dcgan.errors import TrainingDiverged, UsageError
 from dcgan.model.augment import DiffAugment
 from dcgan.model.losses import LOSSES
-from dcgan.model.networks.parts import build, check_contract, current_spec, with_spectral_norm
+from dcgan.model.networks.parts import build, check_contract, with_spectral_norm
 from dcgan.model.options import check_options
 from dcgan.model.regularizers import R1, GradientPenalty
 from dcgan.model.sampling import interpolation_latents, sampling_mode
