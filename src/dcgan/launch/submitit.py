@@ -56,8 +56,9 @@ class TrainJobs:
         executor = submitit.AutoExecutor(folder=params.pop("submitit_folder"), cluster=self._EXECUTOR,
                                          **{f"{self._EXECUTOR}_max_num_timeout": params.pop("max_num_timeout")}
                                          if "max_num_timeout" in params else {})
-        shared = {"timeout_min", "cpus_per_task", "gpus_per_node", "tasks_per_node", "mem_gb", "nodes", "name",
-                  "stderr_to_stdout"}  # submitit's names for every cluster; the others take its prefix
+        from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+
+        shared = OmegaConf.structured(BaseQueueConf).keys()  # submitit's names for every cluster; others take its prefix
         executor.update_parameters(**{k if k in shared else f"{self._EXECUTOR}_{k}": v for k, v in params.items()})
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
