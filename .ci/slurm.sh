@@ -38,15 +38,30 @@ wait_for() {  # wait_for <seconds> <what> <command...>
         sleep 0.2
     done
     say "$what did not come up in ${seconds}s; its log is under $DIR"
+    report
     exit 1
 }
+
+report() {  # what a failed start leaves to read, on stderr (CI shows it)
+    {
+        echo "--- sinfo -N (state, reason)"
+        sinfo -N -h -o "%N %T %E" 2>&1 || true
+        echo "--- daemons"
+        ps -o pid,stat,etime,args -C slurmctld,slurmd,slurmdbd,munged,mariadbd 2>&1 || true
+        for log in "$DIR"/slurmctld.log "$DIR"/slurmd-n1.log "$DIR"/slurmd-n2.log "$DIR"/slurmdbd.log; do
+            [ -f "$log" ] && { echo "--- tail $log"; tail -n 20 "$log"; }
+        done
+    } >&2
+}
+
+nodes_idle() { [ "$(sinfo -h -N -t idle -o %N | sort -u | wc -l)" = 2 ]; }
 
 configure() {
     mkdir -p "$DIR"/{ctld,spool-n1,spool-n2,mysql,mariadb}
     local memory=$(( $(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo) / 2 ))
     cat > "$DIR/slurm.conf" <<EOF
 ClusterName=dcgan
-SlurmctldHost=$HOST
+SlurmctldHost=$HOST(127.0.0.1)
 SlurmctldPort=$PORT_CTLD
 SlurmUser=root
 SlurmdUser=root
@@ -68,7 +83,7 @@ SlurmdPidFile=$DIR/slurmd-%n.pid
 SlurmctldLogFile=$DIR/slurmctld.log
 SlurmdLogFile=$DIR/slurmd-%n.log
 AccountingStorageType=accounting_storage/slurmdbd
-AccountingStorageHost=localhost
+AccountingStorageHost=127.0.0.1
 AccountingStoragePort=$PORT_DBD
 NodeName=n1 NodeHostname=$HOST NodeAddr=127.0.0.1 Port=$PORT_N1 CPUs=$CPUS RealMemory=$memory State=UNKNOWN
 NodeName=n2 NodeHostname=$HOST NodeAddr=127.0.0.1 Port=$PORT_N2 CPUs=$CPUS RealMemory=$memory State=UNKNOWN
@@ -77,6 +92,7 @@ EOF
     cat > "$DIR/slurmdbd.conf" <<EOF
 AuthType=auth/munge
 DbdHost=localhost
+DbdAddr=127.0.0.1
 DbdPort=$PORT_DBD
 SlurmUser=root
 StorageType=accounting_storage/mysql
@@ -92,7 +108,8 @@ EOF
 }
 
 start() {
-    if sinfo -h >/dev/null 2>&1; then
+    # no sinfo without a config: it would look for one in DNS (a minute where no DNS answers)
+    if [ -f "$SLURM_CONF" ] && sinfo -h >/dev/null 2>&1; then
         say "a SLURM cluster answers already (SLURM_CONF=$SLURM_CONF)"
         echo "export SLURM_CONF=$SLURM_CONF"
         return
@@ -133,7 +150,18 @@ start() {
         slurmd -N $node
         echo "$DIR/slurmd-$node.pid" >> "$DIR/pids"
     done
-    wait_for 60 "the nodes n1 and n2" sh -c '[ "$(sinfo -h -N -t idle -o %N | sort -u | wc -l)" = 2 ]'
+    # a node that has not registered after 30 s is started again (once), one marked down is resumed
+    for _ in $(seq 150); do nodes_idle && break; sleep 0.2; done
+    if ! nodes_idle; then
+        say "the nodes are not idle after 30 s; starting again those that are not"
+        report
+        for node in $(comm -23 <(printf 'n1\nn2\n') <(sinfo -h -N -t idle -o %N | sort -u)); do
+            pkill -F "$DIR/slurmd-$node.pid" 2>/dev/null && sleep 1
+            slurmd -N "$node"
+            scontrol update nodename="$node" state=resume 2>/dev/null || true
+        done
+    fi
+    wait_for 90 "the nodes n1 and n2" nodes_idle
     say "a cluster of 2 nodes with $CPUS CPUs each is up: partition debug; its logs are in $DIR"
     echo "export SLURM_CONF=$SLURM_CONF"
 }
