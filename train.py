@@ -64,7 +64,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         OmegaConf.save(cfg, output_dir / "config.yaml", resolve=True)
         kinds = [type(lg).__name__.removesuffix("Logger").lower() for lg in trainer.loggers
                  if not isinstance(lg, DummyLogger)]  # fast_dev_run's stand-in logs nothing
-        console.starting(output_dir, describe_data(cfg), chosen_presets(), kinds)
+        console.starting(output_dir, describe_data(cfg, datamodule, trainer), chosen_presets(), kinds)
         if restarted:
             print(f"dcgan: {by}: going on from {restarted}", flush=True)
 
@@ -97,11 +97,15 @@ def longer(trainer: "pl.Trainer") -> str:
     return f"trainer.max_steps={2 * trainer.max_steps}" if trainer.max_steps > 0 else ""
 
 
-def describe_data(cfg: DictConfig) -> str:
-    """e.g. 'data/digits at 32x32, greyscale with class labels': what the start line says is trained on."""
-    root, size, channels = (OmegaConf.select(cfg, f"data.{key}") for key in ("root", "image_size", "channels"))
+def describe_data(cfg: DictConfig, datamodule: "pl.LightningDataModule", trainer: "pl.Trainer") -> str:
+    """e.g. 'data/digits at 32x32, greyscale with class labels, 1,797 images cached on the device (1.8 MB)':
+    what the start line says is trained on."""
+    size, channels = (OmegaConf.select(cfg, f"data.{key}") for key in ("image_size", "channels"))
     labels = " with class labels" if OmegaConf.select(cfg, "data.labels") else ""
-    return f"{root} at {size}x{size}, {'greyscale' if channels == 1 else 'RGB'}{labels}"
+    if not hasattr(datamodule, "describe"):  # a DataModule of the user's own
+        return f"{type(datamodule).__name__} at {size}x{size}"
+    return (f"{datamodule.title} at {size}x{size}, {'greyscale' if channels == 1 else 'RGB'}{labels}, "
+            f"{datamodule.describe(trainer)}")
 
 
 def chosen_presets() -> dict[str, str]:

@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # train.py lives a
 
 from quality import compose_train_config, digits, quality  # noqa: E402
 
-from dcgan.data.images import ImageFolder, find_images  # noqa: E402
+from dcgan.data.folder import Folder  # noqa: E402
+from dcgan.data.images import Decoded, find_images  # noqa: E402
 from dcgan.metrics.features import digit_classifier  # noqa: E402
 from dcgan.model.sampling import to_uint8  # noqa: E402
 from train import train  # noqa: E402
@@ -62,9 +63,8 @@ class Curve(pl.Callback):
 
 
 def real_digits(root: Path) -> torch.Tensor:
-    files = find_images(root)
-    dataset = ImageFolder(files, 32, 1)
-    return torch.stack([dataset[i] for i in range(len(files))])  # (N, 1, 32, 32) uint8
+    dataset = Decoded(Folder(root), 32, 1)
+    return torch.stack([dataset[i] for i in range(len(dataset))])  # (N, 1, 32, 32) uint8
 
 
 def score(model, classifier, real_features: torch.Tensor) -> tuple[float, float | None]:

@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # train.py lives at the top of the repository
 
 from dcgan.data.digits import write_digits  # noqa: E402
-from dcgan.data.images import ImageFolder, find_images  # noqa: E402
+from dcgan.data.folder import Folder  # noqa: E402
+from dcgan.data.images import Decoded  # noqa: E402
 from dcgan.metrics.distance import GivenFeatures  # noqa: E402
 from dcgan.metrics.features import digit_classifier  # noqa: E402
 from dcgan.model.checkpoints import from_checkpoint  # noqa: E402
@@ -45,9 +46,8 @@ def digits(folder: Path) -> tuple[Path, torch.nn.Module, torch.Tensor, torch.Ten
     root = folder / "digits"
     write_digits(root)
     classifier = digit_classifier(str(root))
-    files = find_images(root)
-    dataset = ImageFolder(files, 32, 1)
-    images = torch.stack([dataset[i] for i in range(len(files))])
+    dataset = Decoded(Folder(root), 32, 1)
+    images = torch.stack([dataset[i] for i in range(len(dataset))])
     return root, classifier, images, classifier(images).double()
 
 

@@ -18,6 +18,8 @@ SMALLEST = {  # each benchmark's own options at their smallest
                         "--workers", "0", "--runs", "32,0,,1"],
     "conditional.py": ["--iterations", "2", "--seeds", "1", "--every", "1", "--diagnose"],
     "data_pipeline.py": ["--images", "16", "--workers", "0", "--batch-size", "8", "--epochs", "1"],
+    "data_scale.py": ["--sizes", "40", "--image-size", "16", "--batch-size", "8", "--workers", "0",
+                      "--epoch-images", "16", "--sources", "zip", "--tiers", "disk"],
     "ddp_overhead.py": ["--iterations", "4", "--warmup", "1", "--repeats", "1", *TINY_TRAIN, "data.batch_size=8"],
     "gan_variants.py": ["--iterations", "2", "--seconds", "1", "--seeds", "1", "--preset-seeds", "1", "--samples", "50",
                         "--setups", "seed loop (tutorial)", "wgan_gp"],  # the loop, and a preset with n_critic

@@ -8,8 +8,8 @@ import torch
 from PIL import Image
 
 from dcgan.data.digits import MARKER, DigitsDataModule
-from dcgan.data.folder import ImageFolderDataModule
-from dcgan.data.images import ImageFolder, find_images
+from dcgan.data.folder import Folder, ImageFolderDataModule
+from dcgan.data.images import Decoded, find_images
 from dcgan.data.memory import InMemoryDataModule
 from dcgan.errors import UsageError
 
@@ -38,9 +38,9 @@ def mixed_folder(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("channels", [1, 3])
 def test_every_format_and_mode_becomes_a_uint8_square(mixed_folder: Path, channels: int):
-    dataset = ImageFolder(find_images(mixed_folder), image_size=16, channels=channels)
+    dataset = Decoded(Folder(mixed_folder), image_size=16, channels=channels)
     assert len(dataset) == 8  # the .txt is ignored, nested files are found
-    modes = {Image.open(f).mode for f in dataset.files}
+    modes = {Image.open(f).mode for f in dataset.source.files}
     assert {"RGB", "RGBA", "L", "1", "CMYK", "P"} <= modes and modes & {"I;16", "I"}  # 16-bit: I;16 from Pillow 10.3
     for index in range(len(dataset)):
         image = dataset[index]
@@ -71,21 +71,21 @@ def test_shorter_side_is_resized_and_the_centre_kept(tmp_path: Path):
     wide = np.zeros((20, 60, 3), dtype=np.uint8)
     wide[:, 20:40] = (0, 0, 255)  # a blue centre square between black sides
     save(tmp_path / "wide.png", Image.fromarray(wide))
-    image = ImageFolder(find_images(tmp_path), image_size=16, channels=3)[0]
+    image = Decoded(Folder(tmp_path), image_size=16, channels=3)[0]
     assert (image[2, :, 2:14] > 200).all() and (image[:2] == 0).all()
 
 
 def test_sixteen_bit_images_keep_their_range(tmp_path: Path):
     for value in (0, 32896, 65535):
         save(tmp_path / f"{value}.png", Image.fromarray(np.full((16, 16), value, dtype=np.uint16)))
-    dataset = ImageFolder(find_images(tmp_path), image_size=16, channels=1)
-    levels = {Path(f).stem: int(dataset[i][0, 0, 0]) for i, f in enumerate(dataset.files)}
+    dataset = Decoded(Folder(tmp_path), image_size=16, channels=1)
+    levels = {Path(f).stem: int(dataset[i][0, 0, 0]) for i, f in enumerate(dataset.source.files)}
     assert levels == {"0": 0, "32896": 128, "65535": 255}
 
 
 def test_small_images_are_upscaled(tmp_path: Path):
     save(tmp_path / "tiny.png", Image.new("RGB", (5, 7), (10, 200, 30)))
-    image = ImageFolder(find_images(tmp_path), image_size=32, channels=3)[0]
+    image = Decoded(Folder(tmp_path), image_size=32, channels=3)[0]
     assert image.shape == (3, 32, 32) and image[:, 16, 16].tolist() == [10, 200, 30]
 
 

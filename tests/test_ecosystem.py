@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -184,7 +185,7 @@ def test_the_console_says_where_the_run_goes_and_what_came_of_it_and_little_else
     printed = train_py(tmp_path, *digits(digits_root), "trainer.devices=2")  # two ranks: twice the noise
     assert not [line for line in printed.splitlines() if any(noise in line for noise in NOISE)]
     run = only_run(tmp_path / "outputs")
-    assert (f"dcgan: training on {digits_root} at 16x16, greyscale "
+    assert (f"dcgan: training on {digits_root} at 16x16, greyscale, 1,797 images cached on the device (0.4 MB) "
             "(experiment=digits, model=dcgan, logger=tensorboard) "
             f"into {run}; watch it with: tensorboard --logdir {run}") in printed
     fid = json.loads((run / "metrics.json").read_text())["val/fid"]
@@ -236,7 +237,8 @@ def test_data_root_alone_trains_on_that_folder_with_the_folder_defaults(tmp_path
     config = yaml.safe_load((only_run(tmp_path / "outputs") / "config.yaml").read_text())
     data = config["data"]
     assert (data["_target_"], data["channels"]) == ("dcgan.data.folder.ImageFolderDataModule", 3)
-    assert f"dcgan: training on {photos} at 16x16, RGB (experiment=folder" in printed
+    assert re.search(f"dcgan: training on {re.escape(str(photos))} at 16x16, RGB, [0-9]+ images cached on the device "
+                     r"\([0-9.]+ MB\) \(experiment=folder", printed)
 
 
 def test_data_root_with_the_folder_data_takes_the_folder_defaults_and_with_digits_the_digits():

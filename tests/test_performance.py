@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 import dcgan.data.cache
-import dcgan.data.folder
+import dcgan.data.module
 from dcgan.data.folder import ImageFolderDataModule
 from dcgan.errors import UsageError
 from probes import HostSyncCounter, MemoryFormatProbe
@@ -59,7 +59,7 @@ def test_a_folder_is_decoded_once_per_state_of_its_files(folder: Path, tmp_path:
         raise AssertionError("a folder must not be decoded again while its files are the same")
 
     with monkeypatch.context() as patch:
-        patch.setattr(dcgan.data.cache, "decode_images", no_decoding)
+        patch.setattr(dcgan.data.cache, "decode_all", no_decoding)
         again = module()  # another rank, or a resumed run
         again.prepare_data()
         assert torch.equal(batches(again, list(range(10))), before)
@@ -74,7 +74,7 @@ def test_a_folder_is_decoded_once_per_state_of_its_files(folder: Path, tmp_path:
     with pytest.warns(UserWarning, match=f"skipped 1 images .*{edited.name}"):
         after.setup("fit")
     assert len(after.dataset) == 9
-    assert sorted(p.suffix for p in cache_dir.iterdir()) == ([".json", ".npy"] if cache else [".json"])  # one record
+    assert sorted(p.suffix for p in cache_dir.iterdir()) == ([".json", ".u8"] if cache else [".json"])  # one record
 
 
 def test_a_changed_folder_leaves_no_stale_array_behind(folder: Path, tmp_path: Path):
@@ -85,25 +85,33 @@ def test_a_changed_folder_leaves_no_stale_array_behind(folder: Path, tmp_path: P
     module(cache=True).prepare_data()
     (folder / "new.png").write_bytes((folder / "2.png").read_bytes())
     module(cache=False).prepare_data()  # scanned the new state only: the old array would be 2.5 GB of CelebA
-    assert not list((tmp_path / "cache").glob("*.npy"))
+    assert not list((tmp_path / "cache").glob("*.u8"))
 
 
-def test_an_automatic_cache_is_kept_when_small_and_trains_exactly_what_decoding_trains(
+def test_the_cache_tier_is_chosen_from_the_sizes_and_every_tier_trains_exactly_what_decoding_trains(
         run_config, folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    def module(cache) -> ImageFolderDataModule:
-        return ImageFolderDataModule(str(folder), image_size=16, batch_size=4, num_workers=0, cache=cache)
+    def module(cache, cache_dir: Path | None = None) -> ImageFolderDataModule:
+        return ImageFolderDataModule(str(folder), image_size=16, batch_size=4, num_workers=0, cache=cache,
+                                     cache_dir=cache_dir and str(cache_dir))
 
-    assert module("auto").caching and module(True).caching and not module(False).caching
-    with monkeypatch.context() as patch:
-        patch.setattr(dcgan.data.folder, "CACHE_SHARE", 10 * 3 * 16 * 16 / dcgan.data.folder.device_memory(None) / 2)
-        assert not module("auto").caching  # twice the room there is: decoded per batch instead
-    for cache in ("auto", "false"):
+    assert (module("auto").tier, module(True).tier, module("host").tier, module(False).tier) == \
+        ("device", "device", "host", None)
+    size = 10 * 3 * 16 * 16  # bytes, decoded
+    with monkeypatch.context() as patch:  # twice the room there is on the device, then in host memory too
+        patch.setattr(dcgan.data.module, "DEVICE_SHARE", size / dcgan.data.module.device_memory(None) / 2)
+        assert module("auto").tier == "host"
+        patch.setattr(dcgan.data.module, "HOST_SHARE", size / dcgan.data.module.host_memory() / 2)
+        assert module("auto", tmp_path / "cache").tier == "disk" and module("auto").tier is None
+    with pytest.raises(UsageError, match="data.cache=disk keeps the decoded images in data.cache_dir"):
+        module("disk")
+    tiers = ("device", "host", "disk", "false")
+    for cache in tiers:
         train(run_config("experiment=cifar32", f"data.root={folder}", "data.batch_size=4", "data.num_workers=1",
                          "trainer.max_epochs=2", "~callbacks.quality", "~callbacks.figures", f"data.cache={cache}",
                          f"paths.output_dir={tmp_path / cache}", f"paths.data_dir={tmp_path / 'data'}"))
     weights = [torch.load(tmp_path / cache / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
-               for cache in ("auto", "false")]
-    assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
+               for cache in tiers]
+    assert all(torch.equal(weights[0][key], other[key]) for other in weights[1:] for key in weights[0])
 
 
 def test_no_host_syncs_between_logging_steps(run_config):

@@ -16,7 +16,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import dcgan.metrics.features
 from conftest import ROOT, compose_config, generate_config
-from dcgan.data.images import ImageFolder, find_images
+from dcgan.data.folder import Folder
+from dcgan.data.images import Decoded
 from dcgan.errors import UsageError
 from dcgan.metrics.distance import FeatureDistance
 from dcgan.metrics.features import FeaturesUnavailable, digit_classifier, inception
@@ -73,9 +74,8 @@ def test_the_digit_classifier_is_the_same_feature_space_whatever_the_runs_seed(d
 @pytest.mark.slow
 def test_fid_and_kid_put_real_images_first_a_trained_generator_next_and_noise_last(digits_root: Path,
                                                                                  trained_generator: DCGAN):
-    files = find_images(digits_root)
-    dataset = ImageFolder(files, 32, 1)
-    real = torch.stack([dataset[i] for i in torch.randperm(len(files), generator=torch.Generator().manual_seed(0))])
+    dataset = Decoded(Folder(digits_root), 32, 1)
+    real = torch.stack([dataset[i] for i in torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))])
     distance = FeatureDistance(digit_classifier(str(digits_root)), kid_subset_size=100)
     distance.update(real[:800], real=True)
 

@@ -48,7 +48,7 @@ def test_each_images_class_is_its_first_level_subfolder_at_any_depth(tmp_path: P
     images, labels = dm.on_after_batch_transfer(next(iter(dm.train_dataloader())), 0)
     assert images.shape == (2, 3, 16, 16) and labels.dtype == torch.int64
     every = {(str(path.relative_to(tmp_path).parts[0]), label) for path, label in
-             zip(dm.dataset.files, dm.dataset.labels)} if not cache else None
+             zip(dm.files, dm.dataset.labels)} if not cache else None
     assert every in (None, {("cats", 0), ("dogs", 1)})
     if cache:
         assert dm.image_labels.tolist() == [0, 0, 0, 1, 1]

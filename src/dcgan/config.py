@@ -54,14 +54,7 @@ def _check_node(key: str, node: dict) -> None:
 
 
 def _check_call(key: str, node: dict) -> None:
-    target = get_object(node["_target_"])
-    function = target.__init__ if inspect.isclass(target) else target
-    parameters = inspect.signature(function).parameters
-    takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
-    try:
-        hints = typing.get_type_hints(function)
-    except Exception:  # annotations naming types only imported for type checkers: check keys only
-        hints = {}
+    parameters, hints, takes_any = _schema(get_object(node["_target_"]))
     for name, value in node.items():
         if name.startswith("_"):
             continue
@@ -70,6 +63,25 @@ def _check_call(key: str, node: dict) -> None:
             raise UsageError(f"{key}.{name} is not an option of {node['_target_']}; valid: {valid}")
         if name in hints:
             _check_value(f"{key}.{name}", value, hints[name])
+
+
+def _schema(target: Any) -> tuple[list[str], dict[str, Any], bool]:
+    """A constructor's parameter names, their type hints, and whether it takes any keyword. A
+    class whose __init__ passes **options on to its base's takes the base's parameters too."""
+    names: list[str] = []
+    hints: dict[str, Any] = {}
+    functions = [vars(c)["__init__"] for c in target.__mro__ if "__init__" in vars(c)] if inspect.isclass(target) \
+        else [target]
+    for function in functions:
+        parameters = inspect.signature(function).parameters
+        names += [n for n, p in parameters.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and n not in names]
+        try:
+            hints = typing.get_type_hints(function) | hints
+        except Exception:  # annotations naming types only imported for type checkers: check keys only
+            pass
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+            return names, hints, False
+    return names, hints, True
 
 
 def _check_value(key: str, value: Any, hint: Any) -> None:

@@ -1,65 +1,87 @@
-"""An image folder decoded once per state of its files: the decoded-image cache, and the list of
-files that cannot be decoded.
+"""A source decoded once per state of its records: the decoded-image cache, and the list of
+records that cannot be decoded.
 
-In a cache folder, each image folder and settings have one record,
-<folder>-<hash of its path>-<S>px-<C>ch.json: the state of the files it describes (a key over each
-file's name, size, modification and change times and inode, so an edit that keeps the size and
-restores the modification time still changes it) and the files that could not be decoded; with
-the cache, .npy beside it holds the decoded uint8 array, memory-mapped. A changed folder replaces
-both, so stale arrays never pile up.
+In a cache folder, each source and settings have one record, <key>-<S>px-<C>ch.json: the state of
+the records it describes (Source.state), the shape of the decoded array and the records that could
+not be decoded; with the pixels, .u8 beside it holds the array, raw uint8 (N, C, S, S). Images
+decode straight into that file, which every rank and later run then memory-maps: the whole array
+is never in a process's memory, and the ranks on a machine share one copy of its pages (the OS's
+page cache). A changed source replaces both, so stale arrays never pile up.
 """
 
-import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
+import torch
+from torch import Tensor
 
-from dcgan.data.images import decode_images
+from dcgan.data.images import decode_all
+from dcgan.data.source import Source
 from dcgan.files import replaced_atomically
 
-FORMAT = 3  # bump when the decoding changes, so old records are not reused
+FORMAT = 4  # bump when the decoding or the files change, so old records are not reused
 
 
-def folder_state(root: Path, files: list[Path], image_size: int, channels: int) -> str:
-    digest = hashlib.sha1(f"{FORMAT} {image_size} {channels}".encode())
-    for path in files:
-        stat = path.stat()  # st_ctime_ns: set by every write, and no tool can set it back
-        digest.update(f"{path.relative_to(root)} {stat.st_size} {stat.st_mtime_ns} {stat.st_ctime_ns} {stat.st_ino}\n".encode())
-    return digest.hexdigest()
+def mapped(path: Path, shape: tuple[int, ...], prefetch: bool = False) -> Tensor:
+    """The array in path as a uint8 tensor over a copy-on-write memory map (writable for torch,
+    never written back). prefetch: ask the OS to read it all into its page cache now."""
+    if prefetch:
+        with open(path, "rb") as file:
+            os.posix_fadvise(file.fileno(), 0, 0, os.POSIX_FADV_WILLNEED)
+    if not np.prod(shape):
+        return torch.empty(shape, dtype=torch.uint8)  # mmap cannot map an empty file
+    return torch.from_numpy(np.memmap(path, dtype=np.uint8, mode="c", shape=shape))
 
 
-def decoded_folder(root: Path, files: list[Path], image_size: int, channels: int, cache_dir: Path | None,
-                   workers: int, pixels: bool) -> tuple[np.ndarray | None, list[Path]]:
-    """The files that cannot be decoded and, with pixels, the (M, channels, S, S) uint8 array of
-    the M that can, in order. Read from cache_dir when it holds them for the folder's current
-    state, else decoded in `workers` processes (and, with a cache_dir, written there atomically)."""
-    def decode() -> tuple[np.ndarray | None, list[Path]]:
-        if not pixels:
-            return None, decode_images(files, image_size, channels, workers)
-        images = np.empty((len(files), channels, image_size, image_size), dtype=np.uint8)
-        bad = decode_images(files, image_size, channels, workers, out=images)
-        return images[: len(files) - len(bad)], bad
+def fill(out: Tensor | np.ndarray, source: Source, image_size: int, channels: int, workers: int) -> list[int]:
+    """Decode every record into out (N, C, S, S) from the front, in order, and return the indices
+    of those that could not be decoded (out's last rows are then left as they were)."""
+    filled, bad = 0, []
+    for images, failed in decode_all(source, image_size, channels, workers):
+        out[filled : filled + len(images)] = images.to(out.device) if isinstance(out, Tensor) else images.numpy()
+        filled += len(images)
+        bad += failed
+    return bad
 
+
+def decoded(source: Source, image_size: int, channels: int, cache_dir: Path | None, workers: int, pixels: bool,
+            device: torch.device | None = None, prefetch: bool = False) -> tuple[Tensor | None, list[int]]:
+    """The indices of the records that cannot be decoded and, with pixels, the (M, channels, S, S)
+    uint8 images of the M that can, in order. Read from cache_dir when it holds them for the
+    source's current state (memory-mapped; prefetch: see mapped), else decoded in `workers`
+    processes: into cache_dir's file, or without one, straight into device's memory (None: the host's)."""
+    shape = (len(source), channels, image_size, image_size)
     if cache_dir is None:
-        return decode()
-    where = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:8]
-    stem = cache_dir / f"{root.name}-{where}-{image_size}px-{channels}ch"
-    record_path, array_path = Path(f"{stem}.json"), Path(f"{stem}.npy")
-    state = folder_state(root, files, image_size, channels)
+        if not pixels:
+            return None, [index for _, failed in decode_all(source, image_size, channels, workers) for index in failed]
+        images = torch.empty(shape, dtype=torch.uint8, device=device)
+        bad = fill(images, source, image_size, channels, workers)
+        return images[: len(source) - len(bad)], bad
+
+    stem = cache_dir / f"{source.key()}-{image_size}px-{channels}ch"
+    record_path, array_path = Path(f"{stem}.json"), Path(f"{stem}.u8")
+    state = f"{FORMAT} {source.state()}"
     record = json.loads(record_path.read_text()) if record_path.exists() else {}
     current = record.get("state") == state
     if current and (record["pixels"] or not pixels):
-        return np.load(array_path, mmap_mode="c") if pixels else None, [root / name for name in record["bad"]]
+        images = mapped(array_path, tuple(record["shape"]), prefetch) if pixels else None
+        return images, record["bad"]
 
     cache_dir.mkdir(parents=True, exist_ok=True)
-    images, bad = decode()
-    if images is not None:
-        with replaced_atomically(array_path) as partial, open(partial, "wb") as file:  # a whole file or none
-            np.save(file, images)
-    elif not current:
-        array_path.unlink(missing_ok=True)  # decoded from an older state of the folder
+    if pixels:
+        with replaced_atomically(array_path) as partial:  # a whole file or none
+            with open(partial, "wb") as file:
+                file.truncate(int(np.prod(shape)))  # sparse until written
+            bad = fill(np.memmap(partial, dtype=np.uint8, mode="r+", shape=shape), source, image_size, channels,
+                       workers) if np.prod(shape) else []
+            os.truncate(partial, int(np.prod(shape[1:])) * (len(source) - len(bad)))
+        shape = (len(source) - len(bad), *shape[1:])
+    else:
+        _, bad = decoded(source, image_size, channels, None, workers, pixels=False)
+        if not current:
+            array_path.unlink(missing_ok=True)  # decoded from an older state of the source
     with replaced_atomically(record_path) as partial:  # written last: it vouches for the array
-        partial.write_text(json.dumps({"state": state, "pixels": images is not None,
-                                       "bad": [str(path.relative_to(root)) for path in bad]}))
-    return images, bad
+        partial.write_text(json.dumps({"state": state, "pixels": pixels, "shape": shape, "bad": bad}))
+    return (mapped(array_path, shape, prefetch) if pixels else None), bad

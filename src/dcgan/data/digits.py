@@ -8,15 +8,14 @@ same ImageFolderDataModule as any user's folder, so data.labels=true gives their
 import os
 import shutil
 import tempfile
-from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 from PIL import Image
 
-from dcgan.data.folder import ImageFolderDataModule
-from dcgan.data.images import find_images
+from dcgan.data.folder import Folder, ImageFolderDataModule
+from dcgan.data.module import Cache
 from dcgan.errors import UsageError
 
 MARKER = ".dcgan-digits"  # written last: its presence means the folder is complete
@@ -57,17 +56,17 @@ class DigitsDataModule(ImageFolderDataModule):
         batches_per_step: int = 1,
         num_workers: int = 0,
         drop_last: bool = True,
-        cache: bool = True,
+        cache: Cache = "device",
         cache_dir: str | None = None,
         on_bad_image: Literal["skip", "error"] = "error",
         labels: bool = False,
         hflip: bool = False,
     ):
-        super().__init__(root, image_size, channels, batch_size, batches_per_step, num_workers, drop_last, cache,
-                         cache_dir, on_bad_image, labels, hflip)
+        super().__init__(root, image_size=image_size, channels=channels, batch_size=batch_size,
+                         batches_per_step=batches_per_step, num_workers=num_workers, drop_last=drop_last, cache=cache,
+                         cache_dir=cache_dir, on_bad_image=on_bad_image, labels=labels, hflip=hflip)
 
-    @cached_property
-    def files(self) -> list[Path]:
+    def _source(self) -> Folder:
         # The first look at the folder writes it: train.py asks for the classes (data.labels)
         # before Lightning runs prepare_data.
         if not (self.root / MARKER).exists():
@@ -77,8 +76,8 @@ class DigitsDataModule(ImageFolderDataModule):
                     "images pick a preset that reads a folder, e.g. experiment=celeba64 or experiment=cifar32"
                 )
             write_digits(self.root)
-        return find_images(self.root)
+        return Folder(self.root)
 
     def prepare_data(self) -> None:
-        self.files  # written here (once per node), unless the classes were asked for before  # noqa: B018
+        self.source  # written here (once per node), unless the classes were asked for before  # noqa: B018
         super().prepare_data()  # a cache in cache_dir is then built here once, not by every rank

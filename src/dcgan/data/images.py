@@ -1,6 +1,11 @@
-"""Finding image files under a folder and decoding them into square uint8 arrays."""
+"""Finding image files under a folder, decoding images into square uint8 arrays, and a source's
+records as a torch Dataset."""
 
+import os
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import torch
@@ -8,20 +13,35 @@ from PIL import Image, ImageOps
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from dcgan.data.source import Source, shown
 from dcgan.errors import UsageError
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 
 
 def find_images(root: Path) -> list[Path]:
-    """Every image file under root, at any depth (CelebA's root/img_align_celeba/ included)."""
+    """Every image file under root, at any depth (CelebA's root/img_align_celeba/ included).
+    Symlinked subfolders are followed, as torchvision's ImageFolder does; a link to a folder it
+    is in (a loop) is not, and one warning names it."""
     if not root.is_dir():
-        raise UsageError(f"data.root={root} is not a folder: point data.root at a folder of images")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+        raise UsageError(f"data.root={shown(root)} is not a folder: point data.root at a folder of images")
+    files: list[Path] = []
+    loops: list[str] = []
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        here = os.path.realpath(folder)
+        for name in [d for d in subfolders if os.path.islink(os.path.join(folder, d))]:
+            target = os.path.realpath(os.path.join(folder, name))
+            if here == target or here.startswith(target.rstrip(os.sep) + os.sep):
+                subfolders.remove(name)
+                loops.append(shown(Path(folder, name).relative_to(root)))
+        files += [Path(folder, name) for name in names if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS]
+    if loops:
+        warnings.warn(f"data.root={shown(root)}: not following {', '.join(loops)}: each links to a folder it is in",
+                      stacklevel=2)
     if not files:
         kinds = "/".join(sorted(e[1:] for e in IMAGE_EXTENSIONS))
-        raise UsageError(f"data.root={root} holds no images: expected {kinds} files, at any depth")
-    return files
+        raise UsageError(f"data.root={shown(root)} holds no images: expected {kinds} files, at any depth")
+    return sorted(files)
 
 
 def to_channels(img: Image.Image, channels: int) -> Image.Image:
@@ -35,55 +55,58 @@ def to_channels(img: Image.Image, channels: int) -> Image.Image:
     return img.convert("L" if channels == 1 else "RGB")  # drops alpha, converts CMYK/LA/1/...
 
 
-def load_image(path: Path, image_size: int, channels: int) -> np.ndarray:
-    """Decode (a multi-frame GIF or TIFF: its first frame), resize the shorter side to image_size
-    (smaller images are upscaled) and center-crop: (S, S, channels) uint8."""
-    with Image.open(path) as img:
-        img.draft(None, (image_size, image_size))  # JPEG: decode at the smallest scale >= size
-        img = to_channels(img, channels)
-    img = ImageOps.fit(img, (image_size, image_size), Image.Resampling.BILINEAR)
+def fitted(img: Image.Image, image_size: int, channels: int) -> np.ndarray:
+    """img in `channels`, its shorter side resized to image_size (smaller images are upscaled)
+    and center-cropped: (S, S, channels) uint8."""
+    img = ImageOps.fit(to_channels(img, channels), (image_size, image_size), Image.Resampling.BILINEAR)
     return np.array(img).reshape(image_size, image_size, channels)  # a writable copy for torch
 
 
-class ImageFolder(Dataset):
-    """Images under a folder as uint8 tensors (C, S, S), with their labels when given: (image,
-    label). Scaling to [-1, 1] happens on the device."""
+def load_image(file: Path | IO[bytes], image_size: int, channels: int) -> np.ndarray:
+    """Decode an image file (a multi-frame GIF or TIFF: its first frame) and fit it: (S, S, channels) uint8."""
+    with Image.open(file) as img:
+        img.draft(None, (image_size, image_size))  # JPEG: decode at the smallest scale >= size
+        img = to_channels(img, channels)
+    return fitted(img, image_size, channels)
 
-    def __init__(self, files: list[Path], image_size: int, channels: int, labels: list[int] | None = None):
-        self.files = files
+
+class Decoded(Dataset):
+    """Records of a source (those at `indices`; all by default) as uint8 tensors (C, S, S), with
+    their labels when given: (image, label). Scaling to [-1, 1] happens on the device."""
+
+    def __init__(self, source: Source, image_size: int, channels: int, indices: Sequence[int] | None = None,
+                 labels: Sequence[int] | None = None):
+        self.source = source
         self.image_size = image_size
         self.channels = channels
+        self.indices = range(len(source)) if indices is None else indices
         self.labels = labels
 
     def __len__(self) -> int:
-        return len(self.files)
+        return len(self.indices)
+
+    def image(self, index: int) -> Tensor:
+        return torch.from_numpy(self.source.read(self.indices[index], self.image_size, self.channels)).permute(2, 0, 1)
 
     def __getitem__(self, index: int) -> Tensor | tuple[Tensor, int]:
-        image = torch.from_numpy(load_image(self.files[index], self.image_size, self.channels)).permute(2, 0, 1)
-        return image if self.labels is None else (image, self.labels[index])  # (C, S, S)
+        return self.image(index) if self.labels is None else (self.image(index), self.labels[index])
 
 
-class CheckedImages(ImageFolder):
-    """ImageFolder's images with whether each could be decoded: ((C, S, S) uint8, ok)."""
+class Checked(Decoded):
+    """Each record's image with whether it could be decoded: ((C, S, S) uint8, ok)."""
 
     def __getitem__(self, index: int) -> tuple[Tensor, bool]:
         try:
-            return super().__getitem__(index), True
-        except Exception:  # whatever PIL raises for a corrupt, truncated, empty or unreadable file
+            return self.image(index), True
+        except Exception:  # whatever the decoder raises for a corrupt, truncated, empty or unreadable record
             return torch.zeros(self.channels, self.image_size, self.image_size, dtype=torch.uint8), False
 
 
-def decode_images(files: list[Path], image_size: int, channels: int, workers: int,
-                  out: np.ndarray | None = None) -> list[Path]:
-    """Decode every file once, in `workers` processes (0: here), and return those that could not
-    be decoded. The others' pixels fill out (N, C, S, S) from the front, in order, when given."""
-    loader = DataLoader(CheckedImages(files, image_size, channels), batch_size=256, num_workers=workers)
-    bad: list[Path] = []
-    done = filled = 0
+def decode_all(source: Source, image_size: int, channels: int, workers: int) -> Iterator[tuple[Tensor, list[int]]]:
+    """Every record decoded once, in `workers` processes (0: here), in order: batches of the
+    images that could be decoded, (B, C, S, S) uint8, each with the indices of those that could not."""
+    loader = DataLoader(Checked(source, image_size, channels), batch_size=256, num_workers=workers)
+    done = 0
     for images, ok in loader:
-        if out is not None:
-            out[filled : filled + int(ok.sum())] = images[ok].numpy()
-            filled += int(ok.sum())
-        bad += [files[done + i] for i in (~ok).nonzero().flatten().tolist()]
+        yield images[ok], [done + i for i in (~ok).nonzero().flatten().tolist()]
         done += len(ok)
-    return bad

@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dcgan.data.images import ImageFolder, find_images
+from dcgan.data.folder import Folder
+from dcgan.data.images import Decoded
 from dcgan.files import replaced_atomically
 
 INCEPTION_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
@@ -99,8 +100,9 @@ def digit_classifier(root: str = "data/digits", weights: str | None = None, epoc
     if cached.exists():
         model.load_state_dict(torch.load(cached, map_location="cpu", weights_only=True))
         return model.eval().requires_grad_(False)
-    files = find_images(root_path)
-    dataset = ImageFolder(files, 16, 1)
+    digits = Folder(root_path)
+    files = digits.files
+    dataset = Decoded(digits, 16, 1)
     images = torch.stack([dataset[i] for i in range(len(files))])  # (N, 1, 16, 16) uint8
     labels = torch.tensor([int(path.parent.name) for path in files])
     generator = torch.Generator().manual_seed(0)

@@ -1,0 +1,81 @@
+"""Streaming shards (litdata): shards.py writes any source's images as chunks, data=stream trains
+on them, and a run stopped mid-epoch resumes to the weights of an uninterrupted one."""
+
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+import formats
+from conftest import ROOT
+from dcgan.data.folder import ImageFolderDataModule
+from dcgan.data.stream import StreamDataModule
+from dcgan.errors import UsageError
+from test_resume import assert_same_weights, weights
+from train import train
+
+pytestmark = pytest.mark.slow
+LABELS = np.arange(30) % 3
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A folder of 30 images in three classes and one that cannot be read, and its shards, written by shards.py."""
+    tmp = tmp_path_factory.mktemp("stream")
+    images = np.random.default_rng(0).integers(0, 256, (30, 20, 20, 3), dtype=np.uint8)
+    root = formats.folder(tmp / "images", images, LABELS)
+    (root / "class0" / "broken.png").write_bytes(b"not an image")
+    out = tmp / "shards"
+    done = subprocess.run([sys.executable, str(ROOT / "shards.py"), "data=folder", f"data.root={root}",
+                           "data.image_size=16", "data.num_workers=1", f"output_dir={out}",
+                           f"paths.data_dir={tmp / 'data'}"], cwd=tmp, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"dcgan: wrote 30 of the 31 images of {root} at 16x16 to {out}; train on them with: python train.py " \
+           f"data=stream data.root={out} data.image_size=16 data.channels=3" in done.stdout
+    return root, out
+
+
+def test_the_shards_hold_the_sources_images_and_classes(shards: tuple[Path, Path]):
+    root, out = shards
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the broken image, skipped
+        folder = ImageFolderDataModule(str(root), image_size=16, batch_size=4, num_workers=0, labels=True)
+        folder.setup("fit")
+    expected = sorted((image.numpy().tobytes(), folder.classes[label]) for image, label in
+                      zip(folder.images, folder.image_labels))
+    stream = StreamDataModule(str(out), image_size=16, batch_size=4, num_workers=0, labels=True)
+    stream.setup("fit")
+    got = sorted((np.asarray(item["image"]).tobytes(), stream.classes[item["label"]]) for item in stream.dataset)
+    assert got == expected
+    batch = next(iter(stream.train_dataloader()))
+    images, labels = stream.on_after_batch_transfer(batch, 0)
+    assert images.shape == (4, 3, 16, 16) and images.min() >= -1 and labels.dtype == torch.int64
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_stream_run_stopped_mid_epoch_resumes_to_the_uninterrupted_weights(run_config, tmp_path: Path,
+                                                                          shards: tuple[Path, Path], workers: int):
+    def run(name: str, *overrides: str) -> Path:
+        train(run_config("experiment=cifar32", "data=stream", f"data.root={shards[1]}", "data.image_size=16",
+                         "data.batch_size=4", f"data.num_workers={workers}", "data.labels=true", "data.hflip=true",
+                         "trainer.max_epochs=2", "~callbacks.quality", "~callbacks.figures", "~callbacks.image_grids",
+                         f"paths.output_dir={tmp_path / name}", *overrides))
+        return tmp_path / name
+
+    whole = weights(run("whole"))
+    with pytest.raises(SIGTERMException):  # after iteration 4 of the first epoch's 7
+        run("cut", "+callbacks.interrupt={_target_: probes.Interrupt, after: 4, signal: TERM}")
+    resumed = run("resumed", f"ckpt_path={tmp_path / 'cut' / 'checkpoints' / 'last.ckpt'}")
+    assert_same_weights(weights(resumed), whole)
+
+
+def test_shards_that_do_not_fit_the_run_are_one_line(shards: tuple[Path, Path], tmp_path: Path):
+    with pytest.raises(UsageError, match="holds 16x16 images with 3 channels: set data.image_size=16"):
+        StreamDataModule(str(shards[1]), image_size=32)
+    with pytest.raises(UsageError, match="holds no shards written by shards.py"):
+        StreamDataModule(str(tmp_path), image_size=16)
