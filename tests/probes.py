@@ -225,3 +225,17 @@ class Pace(pl.Callback):
         self.dirpath.mkdir(parents=True, exist_ok=True)
         restarts = os.environ.get("SLURM_RESTART_COUNT", "0")
         (self.dirpath / "iteration").write_text(f"{restarts} {pl_module.iteration}")
+
+
+class CacheProbe(pl.Callback):
+    """Each rank writes <dirpath>/cache<N>.json: its data's cache tier and the cache files it has memory-mapped."""
+
+    def __init__(self, dirpath: str):
+        self.dirpath = Path(dirpath)
+
+    def on_train_end(self, trainer, pl_module):
+        mapped = sorted({line.split()[-1] for line in Path("/proc/self/maps").read_text().splitlines()
+                         if line.endswith(".u8")})
+        self.dirpath.mkdir(parents=True, exist_ok=True)
+        (self.dirpath / f"cache{trainer.global_rank}.json").write_text(
+            json.dumps({"tier": trainer.datamodule.tier, "mapped": mapped}))

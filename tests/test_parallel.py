@@ -41,6 +41,15 @@ def event_files(run: Path) -> list[Path]:
 
 
 @pytest.mark.slow
+def test_the_ranks_on_a_machine_share_one_host_copy_of_the_cache(tmp_path: Path, digits_root: Path):
+    train_py(tmp_path, digits_root, "trainer=ddp_sim", "data.cache=host", f"data.cache_dir={tmp_path / 'cache'}",
+             f"+callbacks.cache_probe={{_target_: probes.CacheProbe, dirpath: '{tmp_path / 'probe'}'}}")
+    ranks = [json.loads((tmp_path / "probe" / f"cache{r}.json").read_text()) for r in (0, 1)]
+    (array,) = (tmp_path / "cache").glob("*.u8")
+    assert ranks[0] == ranks[1] == {"tier": "host", "mapped": [str(array)]}  # one file, mapped by both: one copy
+
+
+@pytest.mark.slow
 def test_two_cpu_ranks_train_one_run(tmp_path: Path, digits_root: Path):
     train_py(tmp_path, digits_root, "trainer=ddp_sim", "callbacks.checkpoints.every_n_epochs=1", probe(tmp_path / "probe"))
     (run,) = [p for p in (tmp_path / "outputs").glob("*/*") if p.is_dir()]  # one run directory

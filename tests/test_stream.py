@@ -1,6 +1,8 @@
 """Streaming shards (litdata): shards.py writes any source's images as chunks, data=stream trains
-on them, and a run stopped mid-epoch resumes to the weights of an uninterrupted one."""
+on them, each rank its own share, and a run stopped mid-epoch resumes to the weights of an
+uninterrupted one."""
 
+import json
 import subprocess
 import sys
 import warnings
@@ -16,6 +18,7 @@ from conftest import ROOT
 from dcgan.data.folder import ImageFolderDataModule
 from dcgan.data.stream import StreamDataModule
 from dcgan.errors import UsageError
+from test_parallel import probe, train_py
 from test_resume import assert_same_weights, weights
 from train import train
 
@@ -79,3 +82,12 @@ def test_shards_that_do_not_fit_the_run_are_one_line(shards: tuple[Path, Path], 
         StreamDataModule(str(shards[1]), image_size=32)
     with pytest.raises(UsageError, match="holds no shards written by shards.py"):
         StreamDataModule(str(tmp_path), image_size=16)
+
+
+def test_two_ranks_each_stream_their_own_share(tmp_path: Path, digits_root: Path, shards: tuple[Path, Path]):
+    train_py(tmp_path, digits_root, "trainer=ddp_sim", "data=stream", f"data.root={shards[1]}", "data.channels=3",
+             "data.batch_size=4", "data.num_workers=0", "~callbacks.quality", probe(tmp_path / "probe"))
+    ranks = [json.loads((tmp_path / "probe" / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert all(r["world_size"] == 2 for r in ranks) and ranks[0]["weights"] == ranks[1]["weights"]
+    assert ranks[0]["images"] and ranks[1]["images"] and set(ranks[0]["images"]).isdisjoint(ranks[1]["images"])
+

@@ -18,6 +18,10 @@ def quiet_third_parties() -> None:
     # Lightning's own use of a torch pytree API that torch deprecated; nothing a user can change.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)",
                             module=r"pytorch_lightning\.")
+    # Lightning's caution about an IterableDataset with __len__ under workers: data=stream's litdata
+    # gives each worker its own share itself, so the length is right.
+    warnings.filterwarnings("ignore", message=r"Your `IterableDataset` has `__len__` defined",
+                            module=r"pytorch_lightning\.")
 
 
 def our_warnings_in_one_line() -> None:

@@ -6,7 +6,8 @@ the records it describes (Source.state), the shape of the decoded array and the 
 not be decoded; with the pixels, .u8 beside it holds the array, raw uint8 (N, C, S, S). Images
 decode straight into that file, which every rank and later run then memory-maps: the whole array
 is never in a process's memory, and the ranks on a machine share one copy of its pages (the OS's
-page cache). A changed source replaces both, so stale arrays never pile up.
+page cache). A changed source replaces both, so stale arrays never pile up. And how the tiers
+serve that array: Rows (host and disk: batches gathered from it), moved (device: copied up).
 """
 
 import json
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
+from torch.utils.data import Dataset
 
 from dcgan.data.images import decode_all
 from dcgan.data.source import Source
@@ -85,3 +87,32 @@ def decoded(source: Source, image_size: int, channels: int, cache_dir: Path | No
     with replaced_atomically(record_path) as partial:  # written last: it vouches for the array
         partial.write_text(json.dumps({"state": state, "pixels": pixels, "shape": shape, "bad": bad}))
     return (mapped(array_path, shape, prefetch) if pixels else None), bad
+
+
+class Rows(Dataset):
+    """Rows of a cached array (N, C, S, S) and their labels, gathered a batch at a time."""
+
+    def __init__(self, images: Tensor, labels: Tensor | None):
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitems__(self, indices: list[int]) -> Tensor | tuple[Tensor, Tensor]:
+        where = torch.tensor(indices)
+        images = self.images[where]  # one gather: from the page cache, or the disk's pages
+        return images if self.labels is None else (images, self.labels[where])
+
+    @staticmethod
+    def collate(batch):  # the batch is already gathered
+        return batch
+
+
+def moved(images: Tensor, device: torch.device, rows: int = 4096) -> Tensor:
+    """images on device, copied a slice at a time (a memory-mapped array is never read whole into host memory)."""
+    if images.device == device:
+        return images
+    out = torch.empty(images.shape, dtype=images.dtype, device=device)
+    for start in range(0, len(images), rows):
+        out[start : start + rows] = images[start : start + rows].to(device)
+    return out

@@ -13,7 +13,7 @@ from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from dcgan.data.cache import decoded
+from dcgan.data.cache import Rows, decoded, moved
 from dcgan.data.images import Decoded
 from dcgan.data.sampler import EpochShuffle, ResumableLoader
 from dcgan.data.source import Source, shown
@@ -42,25 +42,6 @@ def host_memory() -> int:
 
 def megabytes(size: int) -> str:
     return f"{size / 2**30:.1f} GB" if size >= 2**30 else f"{size / 2**20:.1f} MB"
-
-
-class Rows(Dataset):
-    """Rows of a cached array (N, C, S, S) and their labels, gathered a batch at a time."""
-
-    def __init__(self, images: Tensor, labels: Tensor | None):
-        self.images, self.labels = images, labels
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitems__(self, indices: list[int]) -> Tensor | tuple[Tensor, Tensor]:
-        where = torch.tensor(indices)
-        images = self.images[where]  # one gather: from the page cache, or the disk's pages
-        return images if self.labels is None else (images, self.labels[where])
-
-    @staticmethod
-    def collate(batch):  # the batch is already gathered
-        return batch
 
 
 class ImageDataModule(pl.LightningDataModule):
@@ -316,13 +297,3 @@ def mirrored(images: Tensor, trainer: pl.Trainer | None) -> Tensor:
     generator = torch.Generator(images.device).manual_seed(derived_seed(torch.initial_seed(), rank, step, MIRROR))
     flip = torch.rand(len(images), device=images.device, generator=generator) < 0.5  # (B,)
     return torch.where(flip[:, None, None, None], images.flip(-1), images)
-
-
-def moved(images: Tensor, device: torch.device, rows: int = 4096) -> Tensor:
-    """images on device, copied a slice at a time (a memory-mapped array is never read whole into host memory)."""
-    if images.device == device:
-        return images
-    out = torch.empty(images.shape, dtype=images.dtype, device=device)
-    for start in range(0, len(images), rows):
-        out[start : start + rows] = images[start : start + rows].to(device)
-    return out
