@@ -18,7 +18,6 @@ from pathlib import Path
 import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
-from torchmetrics.image.fid import FrechetInceptionDistance
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # train.py lives at the top of the repository
@@ -26,8 +25,8 @@ sys.path.insert(0, str(ROOT))  # train.py lives at the top of the repository
 from dcgan.data.digits import write_digits  # noqa: E402
 from dcgan.data.folder import Folder  # noqa: E402
 from dcgan.data.images import Decoded  # noqa: E402
-from dcgan.metrics.distance import GivenFeatures  # noqa: E402
 from dcgan.metrics.features import digit_classifier  # noqa: E402
+from dcgan.metrics.scores import scores  # noqa: E402
 from dcgan.model.checkpoints import from_checkpoint  # noqa: E402
 from dcgan.model.sampling import sampling_mode, to_uint8  # noqa: E402
 from tutorial_loop import seed_loop  # noqa: E402
@@ -51,18 +50,18 @@ def digits(folder: Path) -> tuple[Path, torch.nn.Module, torch.Tensor, torch.Ten
     return root, classifier, images, classifier(images).double()
 
 
-def quality(sample, classifier, real_features: torch.Tensor, count: int) -> dict[str, float]:
-    """FD to the real digits and class coverage of `count` samples of sample(z)."""
-    z = torch.randn(count, 100, 1, 1, generator=torch.Generator().manual_seed(123))
+def quality(sample, classifier, real_features: torch.Tensor, count: int, nz: int = 100) -> dict[str, float]:
+    """FD to the real digits, precision and recall (k = 3) and class coverage of `count` samples
+    of sample(z)."""
+    z = torch.randn(count, nz, 1, 1, generator=torch.Generator().manual_seed(123))
     with torch.no_grad():
         fake = to_uint8(torch.cat([sample(batch) for batch in z.split(250)]))
         fake_features, classes = classifier(fake).double(), classifier.classify(fake)
-    fid = FrechetInceptionDistance(feature=GivenFeatures(classifier.num_features))
-    fid.update(real_features, real=True)
-    fid.update(fake_features, real=False)
+    values = scores(["fid", "precision", "recall"], real_features, fake_features)
     shares = torch.bincount(classes, minlength=10).double() / count
     entropy = -(shares[shares > 0] * shares[shares > 0].log()).sum() / torch.log(torch.tensor(10.0))
-    return {"fd": float(fid.compute()), "classes": int((shares >= 0.02).sum()), "evenness": float(entropy),
+    return {"fd": values["fid"], "precision": values["precision"], "recall": values["recall"],
+            "classes": int((shares >= 0.02).sum()), "evenness": float(entropy),
             "min share": float(shares.min()), "max share": float(shares.max())}
 
 

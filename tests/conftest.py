@@ -41,6 +41,26 @@ def generate_config(*overrides: str) -> DictConfig:
         return compose("generate", overrides=list(overrides))
 
 
+def evaluate_config(*overrides: str) -> DictConfig:
+    """The config evaluate.py would see for these command-line overrides."""
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose("evaluate", overrides=list(overrides))
+
+
+def with_random_weights(monkeypatch: pytest.MonkeyPatch, network_class: type, *args, **kwargs):
+    """An Inception-v3 of torchmetrics' or torch-fidelity's built with random weights (the real
+    ones cannot be fetched here), so that everything but the numbers is as in a real run."""
+    import io
+
+    import torch
+
+    empty = io.BytesIO()
+    torch.save({}, empty)
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.nn.Module, "load_state_dict", lambda *args, **kwargs: None)
+        return network_class(*args, feature_extractor_weights_path=io.BytesIO(empty.getvalue()), **kwargs)
+
+
 @pytest.fixture(scope="session")
 def digits_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The built-in digits, written once for the whole session."""

@@ -14,8 +14,10 @@ TINY_TRAIN = ["model.nz=16", "model.ngf=4", "model.ndf=4", "data.image_size=16"]
 SMALLEST = {  # each benchmark's own options at their smallest
     "throughput.py": ["--width", "4", "--image-size", "16", "--batch-size", "8", "--iterations", "3", "--warmup", "1",
                       "--repeats", "1"],
+    "baselines.py": ["--seconds", "1", "--seeds", "1", "--samples", "50", "--setups", "sngan_resnet + ADA"],
     "celeba_epoch.py": ["--accelerator", "cpu", "--epoch-images", "64", "--tutorial-images", "512", "--width", "4",
                         "--workers", "0", "--runs", "32,0,,1"],
+    "cifar10.py": ["--smoke", "--setups", "sngan"],  # both suites' SN-GAN: conditional (StudioGAN's) and not
     "conditional.py": ["--iterations", "2", "--seeds", "1", "--every", "1", "--diagnose"],
     "data_pipeline.py": ["--images", "16", "--workers", "0", "--batch-size", "8", "--epochs", "1"],
     "data_scale.py": ["--sizes", "40", "--image-size", "16", "--batch-size", "8", "--workers", "0",

@@ -2,6 +2,7 @@
 
 import hashlib
 import io
+import math
 import shutil
 import subprocess
 import sys
@@ -15,12 +16,12 @@ from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import dcgan.metrics.features
-from conftest import ROOT, compose_config, generate_config
+from conftest import ROOT, compose_config, generate_config, with_random_weights
 from dcgan.data.folder import Folder
 from dcgan.data.images import Decoded
 from dcgan.errors import UsageError
-from dcgan.metrics.distance import FeatureDistance
-from dcgan.metrics.features import FeaturesUnavailable, digit_classifier, inception
+from dcgan.metrics.features import FeaturesUnavailable, digit_classifier, extract, inception
+from dcgan.metrics.scores import scores
 from dcgan.model.checkpoints import from_checkpoint
 from dcgan.model.gan import DCGAN
 from dcgan.model.sampling import interpolation_latents, slerp, to_uint8
@@ -44,6 +45,17 @@ def test_fid_and_kid_are_logged_and_the_best_generator_is_kept(run_config, tmp_p
     assert best["callbacks"]  # a full checkpoint, whose epoch had the lowest FID so far
     best_epoch = min(range(2), key=lambda e: logged["val/fid"][e])
     assert best["epoch"] == best_epoch
+
+
+def test_every_metric_chosen_lands_in_the_metrics_and_tensorboard(run_config, tmp_path: Path):
+    chosen = ["fid", "kid", "is", "precision", "recall", "density", "coverage", "intra_fid"]
+    metrics = train(run_config("data.labels=true", f"callbacks.quality.metrics=[{','.join(chosen)}]"))
+    assert {f"val/{name}" for name in chosen} <= set(metrics) <= set(scalars(tmp_path / "run")) | {"epoch"}
+    assert 1 <= metrics["val/is"] <= 10 and all(0 <= metrics[f"val/{name}"] <= 1 for name in ("precision", "recall", "coverage"))
+    with pytest.raises(UsageError, match="intra_fid is for class-conditional models"):
+        train(run_config("callbacks.quality.metrics=[intra_fid]"))
+    with pytest.raises(UsageError, match="metrics: fd is not a metric; choose from fid, kid, is"):
+        train(run_config("callbacks.quality.metrics=[fd]"))
 
 
 def test_without_its_features_training_goes_on_without_the_metric(run_config):
@@ -76,12 +88,12 @@ def test_fid_and_kid_put_real_images_first_a_trained_generator_next_and_noise_la
                                                                                  trained_generator: DCGAN):
     dataset = Decoded(Folder(digits_root), 32, 1)
     real = torch.stack([dataset[i] for i in torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))])
-    distance = FeatureDistance(digit_classifier(str(digits_root)), kid_subset_size=100)
-    distance.update(real[:800], real=True)
+    classifier = digit_classifier(str(digits_root))
+    real_features = extract(classifier, real[:800])[0]
 
     def measure(images: torch.Tensor) -> tuple[float, float]:
-        distance.update(images, real=False)
-        return tuple(float(value) for value in distance.compute())
+        values = scores(["fid", "kid"], real_features, extract(classifier, images)[0], kid_subset_size=100)
+        return values["fid"], values["kid"]
 
     same = measure(real[:800])
     other_real = measure(real[800:1600])
@@ -100,12 +112,7 @@ def random_inception_weights(path: Path, monkeypatch) -> None:
     cannot be fetched here), so that everything but the numbers is as in a real run."""
     from torchmetrics.image.fid import NoTrainInceptionV3
 
-    empty = io.BytesIO()
-    torch.save({}, empty)
-    with monkeypatch.context() as patch:
-        patch.setattr(torch.nn.Module, "load_state_dict", lambda *args, **kwargs: None)
-        network = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
-                                     feature_extractor_weights_path=io.BytesIO(empty.getvalue()))
+    network = with_random_weights(monkeypatch, NoTrainInceptionV3, name="inception-v3-compat", features_list=["2048"])
     torch.save(network.state_dict(), path)
 
 
@@ -121,11 +128,10 @@ def test_inception_features_feed_fid_and_kid_without_a_download(tmp_path: Path, 
     extractor = inception(str(weights))
     assert (extractor.num_features, extractor.in_channels) == (2048, 3)
     grey = torch.randint(0, 256, (6, 1, 16, 16), dtype=torch.uint8)  # digits-like: greyscale, small
-    distance = FeatureDistance(extractor, kid_subset_size=3)
-    distance.update(grey, real=True)
-    distance.update(grey.flip(-1), real=False)
-    fid, kid = distance.compute()
-    assert torch.isfinite(fid) and torch.isfinite(kid) and fid > 0
+    (real, _), (fake, logits) = extract(extractor, grey), extract(extractor, grey.flip(-1), logits=True)
+    values = scores(["fid", "kid", "precision", "recall"], real, fake, kid_subset_size=3, k_precision=2)
+    assert all(math.isfinite(value) for value in values.values()) and values["fid"] > 0
+    assert logits.shape == (6, 1008)  # the Inception Score's classes, from the same pass
 
 
 class Payload:

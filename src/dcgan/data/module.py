@@ -246,6 +246,11 @@ class ImageDataModule(pl.LightningDataModule):
             return self.images[indices.to(self.images.device)]
         return torch.stack([self.dataset.image(int(i)) for i in indices])
 
+    def labels_at(self, indices: Tensor) -> Tensor | None:
+        """(len(indices),) classes of those training images (None: unlabelled), e.g. intra-class FID's."""
+        labels = self.image_labels if self.tier else self.dataset.labels
+        return None if labels is None else torch.as_tensor(labels)[indices.cpu()]
+
     def train_dataloader(self) -> ResumableLoader:
         # the device tier's loader yields indices and the host tier gathers in this process: no workers
         workers = self.num_workers if self.tier in (None, "disk") else 0

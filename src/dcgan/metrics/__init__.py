@@ -1,4 +1,5 @@
-"""Scores of generated images: FID and KID (distance.py) in pluggable feature spaces
-(features.py: Inception-v3, a classifier of the built-in digits). Plain PyTorch and torchmetrics;
-callbacks/quality.py computes them during training. A new metric or feature space is a new file
-here."""
+"""Scores of generated images in pluggable feature spaces (features.py: Inception-v3, a classifier
+of the built-in digits; each image through it once): FID, KID, the Inception Score
+(inception_score.py), precision/recall and density/coverage (manifold.py), intra-class FID, all
+computed by scores.py for the training callback (callbacks/quality.py) and evaluate.py. Plain
+PyTorch and torchmetrics. A new metric or feature space is a new file here."""

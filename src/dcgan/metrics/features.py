@@ -1,6 +1,7 @@
 """Feature spaces for FID and KID: Inception-v3 (the standard, weights fetched once) and a small
 classifier of the built-in digits (trained once, offline). Each maps uint8 images (B, C, H, W) to
-(B, num_features) and says how many channels it reads."""
+(B, num_features), says how many channels it reads, and turns its features into class logits
+(for the Inception Score, with no second pass)."""
 
 import hashlib
 import io
@@ -11,6 +12,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torchmetrics.image.fid import NoTrainInceptionV3
 
 from dcgan.data.folder import Folder
 from dcgan.data.images import Decoded
@@ -24,13 +26,24 @@ class FeaturesUnavailable(RuntimeError):
     """The feature extractor cannot be built here (e.g. its weights cannot be fetched)."""
 
 
-def inception(weights: str | None = None) -> nn.Module:
+class InceptionV3(NoTrainInceptionV3):
+    """torchmetrics' FID Inception-v3, its forward and state dict unchanged, plus its class logits."""
+
+    num_features = 2048
+    in_channels = 3
+    input_size = 299  # what it resizes images to (metrics/resize.py's protocols)
+
+    def logits(self, features: Tensor) -> Tensor:
+        """(B, 2048) features -> (B, 1008) logits: the fc layer without its bias, torch-fidelity's
+        "logits_unbiased", as the original Inception Score code (so scores compare with papers')."""
+        return F.linear(features, self.fc.weight)
+
+
+def inception(weights: str | None = None) -> InceptionV3:
     """torchmetrics' FID Inception-v3 (2048 features), weights from `weights` or torch's hub cache,
     where they are fetched once from torch-fidelity's release. Either file must be exactly that
     release's (its SHA-256): FID is only comparable in those features, and a file that is checked
     cannot carry code to run."""
-    from torchmetrics.image.fid import NoTrainInceptionV3
-
     path = Path(weights).expanduser() if weights else Path(torch.hub.get_dir()) / "checkpoints" / Path(INCEPTION_URL).name
     fetched = not path.exists()
     if not fetched:
@@ -55,10 +68,8 @@ def inception(weights: str | None = None) -> nn.Module:
         with replaced_atomically(path) as partial:
             partial.write_bytes(data)
     # torch-fidelity unpickles the weights with weights_only=False: give it the bytes just checked
-    extractor = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
-                                   feature_extractor_weights_path=io.BytesIO(data))
-    extractor.num_features, extractor.in_channels = 2048, 3
-    return extractor
+    return InceptionV3(name="inception-v3-compat", features_list=["2048"],
+                       feature_extractor_weights_path=io.BytesIO(data))
 
 
 class DigitClassifier(nn.Module):
@@ -67,6 +78,7 @@ class DigitClassifier(nn.Module):
 
     num_features = 128
     in_channels = 1
+    input_size = 16
 
     def __init__(self):
         super().__init__()
@@ -85,8 +97,12 @@ class DigitClassifier(nn.Module):
             x = F.interpolate(x, size=(16, 16), mode="bilinear", antialias=True)
         return self.body(x)
 
+    def logits(self, features: Tensor) -> Tensor:
+        """(B, 128) features -> (B, 10) digit logits."""
+        return self.head(features)
+
     def classify(self, images: Tensor) -> Tensor:
-        return self.head(self(images)).argmax(1)
+        return self.logits(self(images)).argmax(1)
 
 
 def digit_classifier(root: str = "data/digits", weights: str | None = None, epochs: int = 15) -> DigitClassifier:
@@ -111,7 +127,7 @@ def digit_classifier(root: str = "data/digits", weights: str | None = None, epoc
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     for _ in range(epochs):
         for batch in train[torch.randperm(len(train), generator=generator)].split(64):
-            loss = F.cross_entropy(model.head(model(images[batch])), labels[batch])
+            loss = F.cross_entropy(model.logits(model(images[batch])), labels[batch])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -120,3 +136,21 @@ def digit_classifier(root: str = "data/digits", weights: str | None = None, epoc
     with replaced_atomically(cached) as partial:
         torch.save(model.state_dict(), partial)
     return model.eval().requires_grad_(False)
+
+
+def match_channels(images: Tensor, channels: int) -> Tensor:
+    """(B, C, H, W) -> (B, channels, H, W): grey repeated to RGB, or RGB averaged to grey."""
+    if images.shape[1] == channels:
+        return images
+    if channels == 3:
+        return images.expand(-1, 3, -1, -1)
+    return images.float().mean(1, keepdim=True).round().to(images.dtype)
+
+
+@torch.no_grad()
+def extract(extractor: nn.Module, images: Tensor, logits: bool = False) -> tuple[Tensor, Tensor | None]:
+    """uint8 images (B, C, H, W) -> their features (B, extractor.num_features), in float64 as FID
+    takes them, and with logits=True the extractor's class logits (B, K) from those features (the
+    Inception Score's): one pass through the extractor either way."""
+    features = extractor(match_channels(images, extractor.in_channels))
+    return features.double(), extractor.logits(features).double() if logits else None

@@ -2,11 +2,14 @@
 fake, in D's updates and in G's, so that D cannot memorise a small dataset while G still gets
 gradients through them. Each image gets its own random draw, on its device (no host sync),
 from a generator the caller seeds (the run's latent stream, so a resumed run draws the same).
+ada.py applies the same operations, each with an adapted probability.
 
-Images are (B, C, H, W) in [-1, 1]. translation and cutout only move or blank pixels (to 0,
-mid-grey), so values stay in [-1, 1]; color shifts brightness by up to 0.5 and scales saturation
-by [0, 2] and contrast by [0.5, 1.5] around the image's means, as the paper does, so its values
-can leave [-1, 1] (at most to [-5, 5]).
+Images are (B, C, H, W) in [-1, 1], square. flip, rotate90, translation and cutout only move or
+blank pixels (to 0, mid-grey), so values stay in [-1, 1]; color shifts brightness by up to 0.5
+and scales saturation by [0, 2] and contrast by [0.5, 1.5] around the image's means, as the
+paper does, so its values can leave [-1, 1] (at most to [-5, 5]). flip and rotate90 are ADA's
+geometric ones (Karras et al. 2020): for data whose mirror image or turned image is no longer
+data (digits, text), use them only with ADA, whose probability stays below where they leak.
 """
 
 from collections.abc import Callable
@@ -34,6 +37,20 @@ def saturation(x: Tensor, generator: torch.Generator) -> Tensor:
 def contrast(x: Tensor, generator: torch.Generator) -> Tensor:
     mean = x.mean(dim=(1, 2, 3), keepdim=True)  # (B, 1, 1, 1)
     return (x - mean) * (_uniform(x, generator) + 0.5) + mean
+
+
+def flip(x: Tensor, generator: torch.Generator) -> Tensor:
+    """Mirror each image left to right with probability 1/2."""
+    return torch.where(_uniform(x, generator) < 0.5, x.flip(3), x)
+
+
+def rotate90(x: Tensor, generator: torch.Generator) -> Tensor:
+    """Turn each image by 0, 90, 180 or 270 degrees, equally likely."""
+    turns = torch.randint(0, 4, (x.shape[0], 1, 1, 1), device=x.device, generator=generator)
+    rotated = x
+    for k in (1, 2, 3):
+        rotated = torch.where(turns == k, x.rot90(k, (2, 3)), rotated)
+    return rotated
 
 
 def translation(x: Tensor, generator: torch.Generator, ratio: float = 0.125) -> Tensor:
@@ -70,6 +87,8 @@ POLICIES: dict[str, list[Callable[[Tensor, torch.Generator], Tensor]]] = {
     "color": [brightness, saturation, contrast],
     "translation": [translation],
     "cutout": [cutout],
+    "flip": [flip],
+    "rotate90": [rotate90],
 }
 
 

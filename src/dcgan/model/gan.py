@@ -12,6 +12,7 @@ from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor, nn
 
 from dcgan.errors import TrainingDiverged, UsageError
+from dcgan.model.ada import AdaptiveAugment
 from dcgan.model.augment import DiffAugment
 from dcgan.model.losses import LOSSES
 from dcgan.model.networks.parts import build, check_contract, with_spectral_norm
@@ -53,6 +54,10 @@ class DCGAN(pl.LightningModule):
         class_names: list[str] | None = None,
         fake_classes: Literal["data", "uniform"] = "data",
         augment: list[str] | None = None,
+        ada_target: float | None = None,
+        ada_interval: int = 4,
+        ada_kimg: float = 500,
+        ada_p: float = 0.0,
         ema_decay: float | None = None,
         channels_last: bool | None = None,
         compile: bool | str = False,
@@ -68,7 +73,10 @@ class DCGAN(pl.LightningModule):
         fake_classes: the classes of D's fake images: "data", those of the real batch beside them
         (the data's class frequencies, and a gradient penalty's point between a real and a fake
         image stays within one class, as in Gulrajani et al.'s conditional code), or "uniform".
-        augment: DiffAugment policies applied to every image D sees (augment.py).
+        augment: DiffAugment policies applied to every image D sees (augment.py). ada_target:
+        adapt the probability of each (ADA, ada.py; the paper's 0.6; None: always applied), by
+        r_t every ada_interval iterations, at the speed of ada_kimg thousand images from 0 to 1,
+        starting from ada_p; with ADA, augment None means every policy.
         ema_decay: keep an exponential moving average of G's weights (e.g. 0.999) and sample
         from it; None trains and samples exactly as the seed. channels_last: NHWC weights and
         batches; None: on CPU only, where it measured faster (on an H200 it was slower; README,
@@ -95,7 +103,10 @@ class DCGAN(pl.LightningModule):
         if spectral_norm in ("d", "both"):
             with_spectral_norm(self.discriminator)
         self.loss = LOSSES[loss]()
-        self.augment = DiffAugment(augment) if augment else None
+        if ada_target is not None:  # a submodule: p is in the state_dict, so checkpoints keep it
+            self.augment = AdaptiveAugment(augment, ada_target, ada_interval, ada_kimg, ada_p)
+        else:
+            self.augment = DiffAugment(augment) if augment else None
         self.regularizers = [*([R1(r1_gamma, r1_interval)] if r1_gamma else []),
                              *([GradientPenalty(gp_lambda)] if gp_lambda else [])]
         self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False) if ema_decay else None
@@ -214,6 +225,8 @@ class DCGAN(pl.LightningModule):
             with torch.set_grad_enabled(k == n_critic - 1):
                 fake = generate(generator, latents[k], fake_labels[k])  # (B, C, S, S)
             real_logits = self._judge(discriminator, reals[k], real_labels[k])
+            if isinstance(self.augment, AdaptiveAugment):
+                self.augment.observe(real_logits)
             fake_logits = self._judge(discriminator, fake.detach(), fake_labels[k])
             loss_d = self.loss.discriminator(real_logits, fake_logits)
             penalty = 0
@@ -240,6 +253,8 @@ class DCGAN(pl.LightningModule):
         self.discriminator.requires_grad_(True)
         if self.generator_ema is not None:
             self._update_ema()
+        if isinstance(self.augment, AdaptiveAugment):  # all ranks' r_t: every rank keeps the same p
+            self.augment.adjust(self.iteration, partial(self.trainer.strategy.reduce, reduce_op="sum"))
 
         # Lightning writes logs every trainer.log_every_n_steps iterations and logging costs a
         # third of a small step, so log those iterations (and each epoch's last, for the final
@@ -255,6 +270,8 @@ class DCGAN(pl.LightningModule):
                     "a lower model.lr or another seed may help"
                 )
             statistics = self.loss.statistics(real_logits, fake_logits, gen_logits)
+            if isinstance(self.augment, AdaptiveAugment):
+                statistics.update(ada_p=self.augment.p, ada_rt=self.augment.rt)
             self.log_dict({"train/loss_d": loss_d, "train/loss_g": loss_g, **self._penalties,
                            **{f"train/{name}": value for name, value in statistics.items()}})
 

@@ -11,7 +11,7 @@ COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")  # the others replay C
 
 def check_options(options: dict[str, Any]) -> None:
     """A one-line UsageError, naming the option, for a value DCGAN cannot train with."""
-    for name in ("nz", "ngf", "ndf", "n_critic", "r1_interval"):
+    for name in ("nz", "ngf", "ndf", "n_critic", "r1_interval", "ada_interval"):
         if options[name] < 1:
             raise UsageError(f"{name} must be a positive integer, got {options[name]}")
     for name in ("lr", "lr_g", "lr_d"):
@@ -27,6 +27,12 @@ def check_options(options: dict[str, Any]) -> None:
         raise UsageError(f"loss={options['loss']!r} is not one of {', '.join(LOSSES)}")
     if options["spectral_norm"] not in ("none", "d", "g", "both"):
         raise UsageError(f"spectral_norm={options['spectral_norm']!r} is not one of none, d, g, both")
+    if options["ada_target"] is not None and not 0 < options["ada_target"] < 1:
+        raise UsageError(f"ada_target={options['ada_target']} must be in (0, 1), e.g. 0.6 (the ADA paper's), or null for none")
+    if not 0 <= options["ada_p"] <= 1:
+        raise UsageError(f"ada_p={options['ada_p']} must be in [0, 1]: the probability ADA starts from")
+    if not options["ada_kimg"] > 0:
+        raise UsageError(f"ada_kimg must be positive, e.g. 500 (the ADA paper's), got {options['ada_kimg']}")
     ema_decay, compile = options["ema_decay"], options["compile"]
     if ema_decay is not None and not 0 < ema_decay < 1:
         raise UsageError(f"ema_decay={ema_decay} must be in (0, 1), e.g. 0.999, or null for none")

@@ -1,0 +1,129 @@
+"""Metrics beside FID/KID: the Inception Score, precision/recall, density/coverage, and the class
+logits the feature extractors give for the first."""
+
+import math
+
+import pytest
+import torch
+from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+from torch_fidelity.metric_isc import isc_features_to_metric
+from torch_fidelity.metric_prc import calculate_precision_recall_full
+
+from conftest import with_random_weights
+from dcgan.errors import UsageError
+from dcgan.metrics.features import DigitClassifier, InceptionV3
+from dcgan.metrics.inception_score import inception_score
+from dcgan.metrics.manifold import density_coverage, knn_radii, precision_recall
+
+
+def test_inception_score_by_hand():
+    # a = logits (ln 3, 0): p(y|a) = (3/4, 1/4); b the mirror image. Part 1 is {a, b}: p(y) =
+    # (1/2, 1/2), KL(p(y|x) || p(y)) = 3/4 ln(3/2) + 1/4 ln(1/2) = 3/4 ln 3 - ln 2 for both, so its
+    # score is 3^(3/4) / 2. Part 2 is {a, a}: p(y) = p(y|a), KL 0, score 1.
+    a, b = [math.log(3), 0.0], [0.0, math.log(3)]
+    mean, std = inception_score(torch.tensor([a, b, a, a], dtype=torch.float64), splits=2)
+    first = 3 ** 0.75 / 2
+    assert mean.item() == pytest.approx((first + 1) / 2, rel=1e-12)
+    assert std.item() == pytest.approx((first - 1) / 2, rel=1e-12)
+    assert mean.dtype == torch.float64
+
+
+def test_inception_score_matches_torch_fidelity_unshuffled():
+    logits = 3 * torch.randn(1003, 20, generator=torch.Generator().manual_seed(0))  # parts of 100 and 101
+    reference = isc_features_to_metric(logits, splits=10, shuffle=False)
+    mean, std = inception_score(logits, splits=10)
+    assert mean.item() == pytest.approx(reference["inception_score_mean"], rel=1e-12)
+    assert std.item() == pytest.approx(reference["inception_score_std"], rel=1e-9)
+
+
+def test_inception_score_needs_a_sample_per_part():
+    with pytest.raises(UsageError, match="splits=10"):
+        inception_score(torch.randn(3, 5), splits=10)
+
+
+# k = 1, so each radius is the distance to the nearest other point of the same set:
+#   real (0,0) (2,0) (10,0) (12,0):        radii 2, 2, 2, 2
+#   fake (0,1) (1,1) (14,0) (20,0) (21,0): radii 1, 1, 6, 1, 1
+# Each metric meets a point on a ball's edge (integer distances, exact in float32): balls are closed.
+REAL = torch.tensor([[0.0, 0], [2, 0], [10, 0], [12, 0]])
+FAKE = torch.tensor([[0.0, 1], [1, 1], [14, 0], [20, 0], [21, 0]])
+
+
+def test_precision_and_recall_by_hand():
+    # precision: (0,1) is 1 from (0,0), (1,1) is sqrt 2 from it, (14,0) is 2 from (12,0) (on the
+    # edge); (20,0) and (21,0) are 8 and 9 from (12,0): 3/5. Recall: (0,0) is 1 from (0,1) (on
+    # the edge), (10,0) and (12,0) are 4 and 2 from (14,0) (radius 6); (2,0) is sqrt 2 and sqrt 5
+    # from (1,1) and (0,1) (radius 1), 12 from (14,0): 3/4.
+    precision, recall = precision_recall(REAL, FAKE, k=1)
+    assert (precision.item(), recall.item()) == (0.6, 0.75)
+
+
+def test_density_and_coverage_by_hand():
+    # density: (0,1) lies in the ball of (0,0) only ((2,0) is sqrt 5 away), (1,1) in those of (0,0)
+    # and (2,0) (sqrt 2 each), (14,0) on the edge of (12,0)'s (and 4 from (10,0)), the others in
+    # none: (1 + 2 + 1) / (k=1 * 5 fakes) = 4/5. Coverage: the nearest fakes of (0,0), (2,0) and
+    # (12,0) are 1, sqrt 2 and 2 away (<= 2), that of (10,0) 4: 3/4.
+    density, coverage = density_coverage(REAL, FAKE, k=1)
+    assert (density.item(), coverage.item()) == (0.8, 0.75)
+
+
+def random_sets(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(300, 16, generator=generator), 1.2 * torch.randn(200, 16, generator=generator) + 0.3
+
+
+def test_precision_and_recall_match_torch_fidelity():
+    real, fake = random_sets(0)
+    reference = calculate_precision_recall_full(fake, real, neighborhood=3)  # (generated, real) there
+    precision, recall = precision_recall(real, fake)
+    assert 0 < precision.item() < 1 and 0 < recall.item() < 1
+    assert (precision.item(), recall.item()) == pytest.approx(reference, abs=1e-6)  # its mean is float32
+
+
+def test_a_copy_of_the_real_set_scores_one_and_density_k_plus_1_over_k():
+    # Each real ball holds its centre and its k = 5 nearest neighbours: 6 balls per fake, over 5.
+    # The k-th neighbours lie exactly on the edge, which float32 rounding puts either side.
+    real, _ = random_sets(3)
+    precision, recall = precision_recall(real, real.clone())
+    density, coverage = density_coverage(real, real.clone())
+    assert precision == recall == coverage == 1
+    assert density.item() == pytest.approx(6 / 5, abs=0.03)
+
+
+@pytest.mark.parametrize("metric", [precision_recall, density_coverage])
+def test_chunked_distances_and_kept_radii_change_nothing(metric):
+    real, fake = random_sets(1)
+    whole = metric(real, fake)
+    assert metric(real, fake, chunk=37) == whole  # 37 rows at a time: blocks end mid-set
+    k = 3 if metric is precision_recall else 5
+    assert metric(real, fake, real_radii=knn_radii(real, k, chunk=37)) == whole
+
+
+def test_k_needs_more_points_in_each_set():
+    real, fake = random_sets(2)
+    with pytest.raises(UsageError, match="k=5"):
+        density_coverage(real, fake[:5])
+    with pytest.raises(UsageError, match="k=3"):
+        precision_recall(real[:3], fake)
+    with pytest.raises(UsageError, match="real_radii"):
+        precision_recall(real, fake, real_radii=knn_radii(real[:100], 3))
+
+
+def test_digit_classifier_logits_are_its_head_on_its_features():
+    model = DigitClassifier()
+    images = torch.randint(0, 256, (5, 1, 8, 8), dtype=torch.uint8)
+    features = model(images)
+    assert torch.equal(model.logits(features), model.head(features))
+    assert torch.equal(model.classify(images), model.logits(features).argmax(1))
+
+
+def test_inception_logits_are_torch_fidelitys_logits_unbiased(monkeypatch):
+    # Built with random weights (the real ones cannot be fetched here): what is compared is which
+    # layer the logits come from, not the numbers
+    ours = with_random_weights(monkeypatch, InceptionV3, name="inception-v3-compat", features_list=["2048"])
+    reference = with_random_weights(monkeypatch, FeatureExtractorInceptionV3, "inception-v3-compat",
+                                    ["2048", "logits_unbiased"])
+    reference.load_state_dict(ours.state_dict())  # strict: the same layers under the same names
+    features, logits = reference(torch.randint(0, 256, (2, 3, 16, 16), dtype=torch.uint8))
+    assert (ours.num_features, ours.in_channels) == (2048, 3)
+    torch.testing.assert_close(ours.logits(features), logits)
