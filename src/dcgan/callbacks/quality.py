@@ -105,7 +105,8 @@ class QualityMetrics(pl.Callback):
         fake_labels = gathered(trainer, torch.cat(labels)) if classes and "intra_fid" in self.metrics else None
         values = scores(self.metrics, self.real, fake, fake_logits, self.real_labels, fake_labels,
                         kid_subset_size=self.kid_subset_size)
-        pl_module.log_dict({f"val/{name}": value for name, value in values.items()}, sync_dist=False)  # equal on every rank
+        # The same on every rank already; sync_dist is what Lightning asks of epoch-level values under DDP
+        pl_module.log_dict({f"val/{name}": value for name, value in values.items()}, sync_dist=True)
 
 
 def gathered(trainer: pl.Trainer, values: Tensor) -> Tensor:
