@@ -77,7 +77,7 @@ def evaluate(cfg: DictConfig) -> dict:
     except FeaturesUnavailable as error:
         raise UsageError(f"{error} (features=digits: the built-in digits' classifier, offline)") from None
     extractor = extractor.to(device).eval()
-    features_name = OmegaConf.to_container(OmegaConf.create(spec))["_target_"].rpartition(".")[2]
+    features_name = str(spec["_target_"]).rpartition(".")[2]  # e.g. inception, digit_classifier
 
     def features_of(images: torch.Tensor, logits: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         return extract(extractor, resized(images, cfg.resize, extractor.input_size).to(device), logits)
