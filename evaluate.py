@@ -18,15 +18,16 @@ from dcgan.data.images import Decoded
 from dcgan.errors import UsageError
 from dcgan.launch import process
 from dcgan.metrics.features import FeaturesUnavailable, extract
-from dcgan.metrics.reference import reference_features
+from dcgan.metrics.reference import fingerprint, reference_features
 from dcgan.metrics.resize import PROTOCOLS, resized
 from dcgan.metrics.scores import METRICS, check_metrics, scores
+from dcgan.metrics.subsets import draw
 from dcgan.model.checkpoints import from_checkpoint
 from dcgan.model.sampling import equal_batches, to_uint8
 
 OPTIONS = {"ckpt_path": str | None, "samples": str | None, "num_fake": int, "num_real": int | None,
            "metrics": list[str] | None, "resize": str, "batch_size": int, "device": str, "seed": int,
-           "kid_subset_size": int, "cache_dir": str | None, "output": str | None, "progress": bool}
+           "subset_seed": int, "kid_subset_size": int, "cache_dir": str | None, "output": str | None, "progress": bool}
 INCEPTION = {"_target_": "dcgan.metrics.features.inception", "_partial_": True, "weights": None}
 process.prepare()  # the resolvers a run's saved config may use
 
@@ -64,10 +65,6 @@ def evaluate(cfg: DictConfig) -> dict:
         raise UsageError(f"the checkpoint makes {model.hparams.image_size}x{model.hparams.image_size} images with "
                          f"{model.hparams.channels} channels, the data is {size}x{size} with {channels}: set "
                          f"data.image_size and data.channels to the checkpoint's")
-    classes = model.hparams.get("num_classes", 0) if model is not None else 0
-    labelled = bool(classes) and datamodule.num_classes == classes
-    metrics = list(cfg.metrics or [name for name in METRICS if name != "intra_fid" or labelled])
-    check_metrics(metrics)
 
     # The feature space: chosen here, else the one the run's metrics used, else Inception.
     spec = cfg.get("features") or (trained.callbacks.quality.get("features") if trained is not None and
@@ -76,18 +73,30 @@ def evaluate(cfg: DictConfig) -> dict:
         extractor = instantiate(spec)()
     except FeaturesUnavailable as error:
         raise UsageError(f"{error} (features=digits: the built-in digits' classifier, offline)") from None
+    network = fingerprint(extractor)  # what the cached real features were computed with
     extractor = extractor.to(device).eval()
-    features_name = str(spec["_target_"]).rpartition(".")[2]  # e.g. inception, digit_classifier
+    features_name = str(spec["_target_"]).rpartition(".")[2]  # e.g. inception, digit_classifier, vgg16
+    with_logits = hasattr(extractor, "logits")  # the Inception Score's classes (VGG-16's fc2 has none)
+
+    classes = model.hparams.get("num_classes", 0) if model is not None else 0
+    labelled = bool(classes) and datamodule.num_classes == classes
+    metrics = list(cfg.metrics or [name for name in METRICS if (name != "intra_fid" or labelled)
+                                   and (name != "is" or with_logits)])
+    check_metrics(metrics)
+    if "is" in metrics and not with_logits:
+        raise UsageError(f"metric is (the Inception Score) needs class logits, which features={features_name} does "
+                         "not give: leave is out of metrics, or use features=inception")
 
     def features_of(images: torch.Tensor, logits: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         return extract(extractor, resized(images, cfg.resize, extractor.input_size).to(device), logits)
 
     bar = {"unit": "img", "disable": not cfg.progress, "dynamic_ncols": True}
 
-    # The real side, computed once per dataset and protocol.
-    count = len(datamodule.dataset) if cfg.num_real is None else min(cfg.num_real, len(datamodule.dataset))
-    chosen = (torch.arange(count) if cfg.num_real is None else
-              torch.randperm(len(datamodule.dataset), generator=torch.Generator().manual_seed(0))[:count])
+    # The real side, computed once per dataset and protocol: all of it, or a seeded random draw.
+    total = len(datamodule.dataset)
+    count = total if cfg.num_real is None else min(cfg.num_real, total)
+    chosen = torch.arange(total) if count == total else draw(total, count, cfg.subset_seed)
+    real_subset = f"all {total:,}" if count == total else f"{count:,} of {total:,} drawn with subset_seed={cfg.subset_seed}"
 
     def real_features() -> tuple[torch.Tensor, torch.Tensor | None]:
         parts, progress = [], tqdm(total=count, desc="real images' features", **bar)
@@ -99,8 +108,9 @@ def evaluate(cfg: DictConfig) -> dict:
         return torch.cat(parts), labels
 
     source = datamodule.source
-    name = f"{source.key()}-{size}px-{channels}ch-{features_name}-{cfg.resize}-{count}"
-    real, real_labels, kept = reference_features(real_features, cfg.cache_dir, name, source.state())
+    key = {"data": source.key(), "image_size": size, "channels": channels, "features": features_name,
+           "network": network, "resize": cfg.resize, "count": count, "subset": real_subset, "labels": labelled}
+    real, real_labels, kept = reference_features(real_features, cfg.cache_dir, key, source.state())
 
     # The generated side: num_fake samples of the checkpoint's G, or the folder's images.
     fake_parts, logit_parts, label_parts = [], [], []
@@ -120,19 +130,21 @@ def evaluate(cfg: DictConfig) -> dict:
         progress.close()
         generated = f"{cfg.num_fake:,} samples of {cfg.ckpt_path} (seed {cfg.seed})"
     else:
-        folder = Folder(Path(cfg.samples))
-        samples = Decoded(folder, size, channels)
+        samples = Decoded(Folder(Path(cfg.samples)), size, channels)
         count_fake = min(cfg.num_fake, len(samples))
+        # In a seeded random order, all of them too: a folder sorted by class would put about one
+        # class in each of the Inception Score's consecutive parts.
         progress = tqdm(total=count_fake, desc="samples' features", **bar)
-        for start in range(0, count_fake, cfg.batch_size):
-            images = torch.stack([samples.image(i) for i in range(start, min(start + cfg.batch_size, count_fake))])
+        for batch in draw(len(samples), count_fake, cfg.subset_seed).split(cfg.batch_size):
+            images = torch.stack([samples.image(int(i)) for i in batch])
             features, logits = features_of(images, logits="is" in metrics)
             fake_parts.append(features.cpu())
             logit_parts.append(logits)
             progress.update(len(images))
         progress.close()
         generated = f"{count_fake:,} images of {cfg.samples}" + (
-            f" (it holds fewer than num_fake={cfg.num_fake:,})" if count_fake < cfg.num_fake else "")
+            f" (it holds fewer than num_fake={cfg.num_fake:,})" if count_fake < cfg.num_fake else
+            f" (of {len(samples):,}, drawn with subset_seed={cfg.subset_seed})" if count_fake < len(samples) else "")
     fake = torch.cat(fake_parts)
     fake_logits = torch.cat(logit_parts).cpu() if "is" in metrics else None
     fake_labels = torch.cat(label_parts).cpu() if labelled else None
@@ -140,10 +152,11 @@ def evaluate(cfg: DictConfig) -> dict:
                     kid_subset_size=cfg.kid_subset_size)
 
     protocol = {"features": features_name, "resize": cfg.resize, "image_size": size, "channels": channels,
-                "num_fake": len(fake), "num_real": len(real), "real": datamodule.title, "generated": generated,
+                "num_fake": len(fake), "num_real": len(real), "real": datamodule.title, "real_subset": real_subset,
+                "generated": generated, "subset_seed": cfg.subset_seed,
                 "kid_subset_size": min(cfg.kid_subset_size, len(real), len(fake)), "precision_recall_k": 3,
                 "density_coverage_k": 5, "inception_score_splits": 10, "reference_features": kept}
-    print(f"{generated} against {len(real):,} real images of {datamodule.title} at {size}x{size}; features: "
+    print(f"{generated} against {real_subset} real images of {datamodule.title} at {size}x{size}; features: "
           f"{features_name}, resize: {cfg.resize}; real features {kept}")
     for metric, value in values.items():
         print(f"  {metric:<10} {value:.4f}")

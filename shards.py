@@ -1,8 +1,6 @@
 """Any data preset's images as litdata shards, for data=stream (src/dcgan/data/stream.py):
 python shards.py data=<preset> data.root=... data.image_size=64 output_dir=DIR (conf/shards.yaml)."""
 
-import sys
-
 import hydra
 from omegaconf import DictConfig
 
@@ -10,9 +8,8 @@ from dcgan.config import check_config, instantiate_node
 from dcgan.errors import UsageError
 
 
-@hydra.main(config_path="conf", config_name="shards", version_base=None)
-def main(cfg: DictConfig) -> None:
-    from dcgan.data.stream import write_shards
+def write(cfg: DictConfig) -> None:
+    from dcgan.data.shards import write_shards
 
     check_config(cfg, {"output_dir": str, "chunk_bytes": str})
     datamodule = instantiate_node(cfg.data, "data")
@@ -23,9 +20,13 @@ def main(cfg: DictConfig) -> None:
           f"data.channels={datamodule.channels}", flush=True)
 
 
-if __name__ == "__main__":
+@hydra.main(config_path="conf", config_name="shards", version_base=None)
+def main(cfg: DictConfig) -> None:
     try:
-        main()
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+        write(cfg)
+    except UsageError as error:  # inside hydra.main: outside it, Hydra has already printed a traceback
+        raise SystemExit(f"error: {error}") from None
+
+
+if __name__ == "__main__":
+    main()

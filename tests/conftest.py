@@ -1,5 +1,10 @@
-"""Shared helpers: compose train.py's real config, shrunk to run in seconds on a CPU."""
+"""Shared helpers: compose train.py's real config, shrunk to run in seconds on a CPU; run an entry
+script in this process; and keep `pytest` (no process started) apart from `pytest -m slow`."""
 
+import logging
+import os
+import runpy
+import sys
 from pathlib import Path
 
 import pytest
@@ -63,11 +68,21 @@ def with_random_weights(monkeypatch: pytest.MonkeyPatch, network_class: type, *a
 
 @pytest.fixture(scope="session")
 def digits_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The built-in digits, written once for the whole session."""
-    from dcgan.data.digits import write_digits
+    """The built-in digits and their FID classifier, written once for the whole session: by the
+    first pytest-xdist worker that needs them, under a lock (the classifier takes seconds)."""
+    from filelock import FileLock
 
-    root = tmp_path_factory.mktemp("data") / "digits"
-    write_digits(root)
+    from dcgan.data.digits import MARKER, write_digits
+    from dcgan.metrics.features import digit_classifier
+
+    # a worker's basetemp is <the session's>/popen-gw<N>: its parent is shared by this session's workers only
+    shared = tmp_path_factory.getbasetemp().parent if os.environ.get("PYTEST_XDIST_WORKER") else \
+        tmp_path_factory.getbasetemp()
+    root = shared / "data" / "digits"
+    with FileLock(shared / "digits.lock"):
+        if not (root / MARKER).exists():
+            write_digits(root)
+            digit_classifier(str(root))  # kept in root/.classifier.pt, as the first run would
     return root
 
 
@@ -79,3 +94,69 @@ def run_config(tmp_path: Path, digits_root: Path):
         return compose_config([f"paths.output_dir={tmp_path / 'run'}", f"data.root={digits_root}", *overrides])
 
     return make
+
+
+def run_script(script: str, *arguments: str) -> str | int | None:
+    """`python <script> <arguments>` run in this process, as Python runs it (its `__main__` code):
+    what it exits with (None: it returned; a string: the one line Python prints to stderr before
+    exiting with 1). The imports are paid once per test process, not by every test."""
+    handlers, level = logging.root.handlers[:], logging.root.level  # Hydra's job logging replaces them
+    argv = sys.argv
+    sys.argv = [str(ROOT / script), *arguments]
+    try:
+        runpy.run_path(sys.argv[0], run_name="__main__")
+    except SystemExit as done:
+        return done.code
+    finally:
+        sys.argv = argv
+        for handler in set(logging.root.handlers) - set(handlers):
+            handler.close()
+        logging.root.handlers[:], logging.root.level = handlers, level
+    return None
+
+
+# `pytest` runs what needs no process of its own and `pytest -m slow` the rest (README, Quick start).
+# A test that starts a Python process (an entry script, DDP ranks, torchrun, a sweep, TensorBoard)
+# pays seconds for its imports: it must be marked slow. Python's audit hook sees every process that
+# subprocess starts, whoever starts it (the test, a fixture, Lightning's DDP launcher), so a test that
+# breaks the rule fails, naming the command, instead of quietly slowing `pytest` down.
+PYTHON_LAUNCHERS = {"torchrun", "srun", "sbatch", "salloc"}  # start Python processes in turn
+_running: list[pytest.Item] = []  # the test now running, if it is not marked slow
+_started: list[str] = []  # the Python processes it started
+
+
+def _starts_python(executable, args) -> bool:
+    argv = args.split() if isinstance(args, (str, bytes)) else list(args)
+    program = os.fsdecode(executable or argv[0]) if (executable or argv) else ""
+    name = Path(program).name
+    return name.startswith("python") or name in PYTHON_LAUNCHERS or \
+        os.path.realpath(program) == os.path.realpath(sys.executable)
+
+
+def _watch_processes(event: str, args: tuple) -> None:
+    if event == "subprocess.Popen" and _running and _starts_python(args[0], args[1]):
+        _started.append(" ".join(map(os.fsdecode, [args[1]] if isinstance(args[1], (str, bytes)) else args[1])))
+
+
+sys.addaudithook(_watch_processes)  # for this process's life: audit hooks cannot be removed
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    _running[:] = [] if item.get_closest_marker("slow") else [item]
+    try:
+        return (yield)
+    finally:
+        _running.clear()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):
+    try:
+        return (yield)
+    finally:
+        started, _started[:] = _started[:], []
+        if started and not item.get_closest_marker("slow"):
+            pytest.fail(f"{item.nodeid} starts a Python process ({started[0][:200]}) but is not marked slow: "
+                        "mark it @pytest.mark.slow (it then runs under `pytest -m slow`), or run the code in "
+                        "this process", pytrace=False)

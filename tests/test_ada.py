@@ -1,19 +1,27 @@
-"""ADA: p follows D's overfitting heuristic at the paper's speed, is applied per image, is logged,
-and is the same on every rank (resumes: tests/test_resume.py)."""
+"""ADA: its own 'bgc' pipeline draws each transform per image with probability p from the paper's
+distributions, with reflect padding, differentiably; p follows D's overfitting heuristic at the
+paper's speed, is logged, resumes exactly, and is the same on every rank (resumes of whole runs:
+tests/test_resume.py). The DiffAugment-operations variant stays reachable."""
 
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from dcgan.data.memory import InMemoryDataModule
 from dcgan.errors import UsageError
 from dcgan.model.ada import AdaptiveAugment
+from dcgan.model.ada_pipeline import GROUPS, PIPELINES, AdaPipeline, resample
 from dcgan.model.gan import DCGAN
 from train import train
+
+N = 4000  # images per distribution check: a KS distance of 0.04 is ~2.5 times its spread
+SIZE = 64  # the geometric probes' size: fractional shifts (std 8 pixels) stay inside it
 
 
 def test_p_moves_by_the_sign_of_rt_minus_the_target_at_the_papers_speed():
@@ -36,60 +44,96 @@ def test_p_moves_by_the_sign_of_rt_minus_the_target_at_the_papers_speed():
     assert ada.p == 0  # kept in [0, 1]
 
 
-def test_each_operation_reaches_each_image_with_probability_p():
-    images = torch.linspace(-1, 1, 16 * 16).reshape(1, 1, 16, 16).repeat(2000, 3, 1, 1)
-    generator = torch.Generator().manual_seed(0)
-    for p, expected in ((0.0, 0.0), (0.3, 0.3), (1.0, 0.75)):  # p = 1: a quarter of turns are by 0 degrees
-        ada = AdaptiveAugment(["rotate90"], p=p)
-        changed = (ada(images, generator) != images).flatten(1).any(1).float().mean()
-        assert changed == pytest.approx(expected * (0.75 if p < 1 else 1), abs=0.03)
+@pytest.mark.parametrize("channels", [3, 1])
+def test_p_zero_gives_back_every_image_bit_for_bit(channels: int):
+    images = torch.rand(16, channels, 16, 16) * 2 - 1
+    ada = AdaptiveAugment("bgc", p=0.0)
+    assert torch.equal(ada(images, torch.Generator().manual_seed(0)), images)
+    ada.p.fill_(0.5)
+    assert not torch.equal(ada(images, torch.Generator().manual_seed(0)), images)
 
 
-def test_ada_options_are_checked():
-    with pytest.raises(UsageError, match="ada_target=1.5 must be in \\(0, 1\\), e.g. 0.6"):
-        DCGAN(nz=8, ngf=4, ndf=4, channels=1, image_size=16, ada_target=1.5)
-    with pytest.raises(UsageError, match="augment: mirror is not a policy"):
-        DCGAN(nz=8, ngf=4, ndf=4, channels=1, image_size=16, ada_target=0.6, augment=["mirror"])
+def geometry(transform: str, p: float, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each image's (A (N, 2, 2), t (N, 2)): the output pixel at x (from the centre) reads the input
+    at A x + t, measured on ramps (channel 0: x, channel 1: y), which bilinear sampling keeps exact."""
+    centred = torch.arange(SIZE, dtype=torch.float32) - (SIZE - 1) / 2
+    y, x = torch.meshgrid(centred, centred, indexing="ij")
+    ramps = torch.stack([x, y, torch.zeros_like(x)]).expand(N, 3, SIZE, SIZE)
+    out = AdaPipeline([transform])(ramps, torch.tensor(p), torch.Generator().manual_seed(seed))
+    c = SIZE // 2
+    centre = out[:, :2, c - 1:c + 1, c - 1:c + 1]  # (N, 2, 2, 2): the four pixels at (+-0.5, +-0.5)
+    along_x = (centre[..., 1] - centre[..., 0]).mean(-1)  # (N, 2): the input's step per output pixel in x
+    along_y = (centre[..., 1, :] - centre[..., 0, :]).mean(-1)
+    return torch.stack([along_x, along_y], -1), centre.mean((2, 3))
 
 
-@pytest.fixture(scope="module")
-def few_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("few")
-    rng = np.random.default_rng(0)
-    for i in range(16):  # a D memorises 16 noise images within a few dozen iterations
-        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(root / f"{i:02d}.png")
-    return root
+def colors(transform: str, p: float, channels: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each image's colour map (M (N, 3, 3), o (N, 3)), out = M rgb + o, read off black, red, green, blue."""
+    probe = torch.zeros(N, 3, 2, 2)
+    probe[:, 0, 0, 1], probe[:, 1, 1, 0], probe[:, 2, 1, 1] = 1, 1, 1
+    out = AdaPipeline([transform])(probe[:, :channels], torch.tensor(p), torch.Generator().manual_seed(0))
+    offset = out[:, :, 0, 0]
+    return torch.stack([out[:, :, 0, 1], out[:, :, 1, 0], out[:, :, 1, 1]], -1) - offset.unsqueeze(-1), offset
 
 
-def ada_run(run_config, root: Path, *overrides: str) -> dict[str, float]:
-    return train(run_config("experiment=cifar32", f"data.root={root}", "data.cache=true", "trainer.max_epochs=40",
-                            "trainer.limit_train_batches=null", "model.ada_target=0.6", "model.ada_interval=1",
-                            "model.ada_kimg=0.32", "~callbacks.quality", "~callbacks.figures",
-                            "~callbacks.image_grids", *overrides))
+def normal(std: float):
+    return lambda v: 0.5 * (1 + torch.erf(v / (std * math.sqrt(2))))
 
 
-def test_p_rises_while_a_small_d_overfits_a_few_images_and_is_logged(run_config, few_images: Path):
-    metrics = ada_run(run_config, few_images)  # each iteration (one a epoch) may move p by 16 / 320 = 0.05
-    assert metrics["train/ada_rt"] > 0.6 and metrics["train/ada_p"] >= 0.3
+def uniform(low: float, high: float):
+    return lambda v: ((v - low) / (high - low)).clamp(0, 1)
 
 
-class Undecided(torch.nn.Module):
-    """A D that cannot tell anything apart: every logit 0, so r_t = 0 (its gradients are 0 too)."""
-
-    def __init__(self):
-        super().__init__()
-        self.weight = torch.nn.Parameter(torch.zeros(()))
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return images.flatten(1).mean(1) * (self.weight * 0)
+def turn(a: torch.Tensor) -> torch.Tensor:
+    return torch.atan2(a[:, 1, 0], a[:, 0, 0])
 
 
-def test_p_falls_while_d_does_not_overfit():
-    model = DCGAN(nz=8, ngf=4, channels=3, image_size=16, discriminator={"_target_": "test_ada.Undecided"},
-                  ada_target=0.6, ada_interval=1, ada_kimg=0.32, ada_p=0.9)
-    images = torch.randint(0, 256, (16, 3, 16, 16), dtype=torch.uint8)
-    trainer = pl.Trainer(accelerator="cpu", max_epochs=6, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, log_every_n_steps=1)
-    trainer.fit(model, datamodule=InMemoryDataModule(images, batch_size=16))
-    assert model.augment.rt == 0 and model.augment.p == pytest.approx(0.9 - 6 * 0.05)  # 6 iterations of 16 images
-    assert trainer.logged_metrics["train/ada_p"] == pytest.approx(0.6)
+def hue_angle(m: torch.Tensor) -> torch.Tensor:  # a rotation about (1, 1, 1) / sqrt(3): M - M^T = 2 sin [v]x
+    return torch.atan2((m[:, 2, 1] - m[:, 1, 2]) * math.sqrt(3) / 2, (m.diagonal(dim1=1, dim2=2).sum(1) - 1) / 2)
+
+
+QUARTER = math.pi / 2
+# transform: (what is measured of each image at a given p, its identity value, its stated
+# distribution at p = 1: the CDF of a continuous one, or {value: probability} of a discrete one)
+STATED = {
+    "xflip": (lambda p: geometry("xflip", p)[0][:, 0, 0], 1, {1.0: 0.5, -1.0: 0.5}),
+    "rotate90": (lambda p: turn(geometry("rotate90", p)[0]) / QUARTER, 0, {0.0: 0.25, 1.0: 0.25, 2.0: 0.25, -1.0: 0.25}),
+    "xint": (lambda p: -geometry("xint", p)[1].flatten(), 0,  # uniform within 1/8 of 64 pixels, rounded
+             {**{float(k): 1 / 16 for k in range(-7, 8)}, -8.0: 1 / 32, 8.0: 1 / 32}),
+    "scale": (lambda p: -torch.log2(geometry("scale", p)[0][:, 0, 0]), 0, normal(0.2)),
+    "rotate": (lambda p: turn(geometry("rotate", p)[0]), 0, uniform(-math.pi, math.pi)),  # pre + post: still uniform
+    "aniso": (lambda p: torch.log2(geometry("aniso", p)[0][:, 1, 1]), 0, normal(0.2)),
+    "xfrac": (lambda p: -geometry("xfrac", p)[1].flatten() / SIZE, 0, normal(0.125)),
+    "brightness": (lambda p: colors("brightness", p)[1][:, 0], 0, normal(0.2)),
+    "contrast": (lambda p: torch.log2(colors("contrast", p)[0][:, 0, 0]), 0, normal(0.5)),
+    "lumaflip": (lambda p: colors("lumaflip", p)[0][:, 0, 0], 1, {1.0: 0.5, 1 / 3: 0.5}),  # I - 2 v v^T: 1/3
+    "hue": (lambda p: hue_angle(colors("hue", p)[0]), 0, uniform(-math.pi, math.pi)),
+    "saturation": (lambda p: torch.log2((colors("saturation", p)[0].diagonal(dim1=1, dim2=2).sum(1) - 1) / 2), 0,
+                   normal(1.0)),
+}
+
+
+@pytest.mark.parametrize("transform", list(GROUPS))
+def test_at_p_one_each_transform_draws_from_the_papers_distribution(transform: str):
+    measure, _, stated = STATED[transform]
+    values = measure(1.0)
+    if callable(stated):  # Kolmogorov-Smirnov distance to the stated CDF
+        ordered = values.double().sort().values
+        empirical = torch.arange(1, len(ordered) + 1, dtype=torch.float64) / len(ordered)
+        assert (empirical - stated(ordered)).abs().max() < 0.04
+    else:  # every value is one of the stated ones, each about as often as stated
+        close = (values.unsqueeze(1) - torch.tensor(list(stated)).unsqueeze(0)).abs() < 1e-4
+        assert bool(close.any(1).all())
+        assert close.float().mean(0).tolist() == pytest.approx(list(stated.values()), abs=0.025)
+
+
+@pytest.mark.parametrize("transform", list(GROUPS))
+def test_each_transform_reaches_each_image_with_probability_p(transform: str):
+    """At p = 0.3, the share of images a transform changes is 0.3 times its share at p = 1 (where
+    a flip, say, leaves half of them as they were); the rotation, drawn before and after the
+    anisotropic scale with 1 - sqrt(1 - p) each, still changes a share p."""
+    measure, identity, _ = STATED[transform]
+    changed = {p: ((measure(p) - identity).abs() > 1e-4).float().mean().item() for p in (0.3, 1.0)}
+    assert changed[0.3] == pytest.approx(0.3 * changed[1.0], abs=0.025)
+    if transform == "rotate":
+        assert changed[0.3] == pytest.approx(0.3, abs=0.025)

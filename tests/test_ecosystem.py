@@ -133,6 +133,7 @@ def test_wandb_offline_holds_the_grids_figures_scalars_and_hyperparameters(run_c
     assert b"train/loss_g" in log.read_bytes() and b"model/lr" in log.read_bytes()
 
 
+@pytest.mark.slow  # MLflow's SQLite store is created and migrated: seconds
 def test_mlflow_store_holds_the_grids_figures_scalars_and_hyperparameters(run_config, tmp_path: Path,
                                                                           monkeypatch):
     from mlflow.tracking import MlflowClient

@@ -1,5 +1,6 @@
 """evaluate.py: a checkpoint or a folder of samples scored against a data preset, offline, with the
-protocol beside the numbers, the real side's features kept per dataset, and one-line errors."""
+protocol beside the numbers, the real side's features kept per dataset and protocol, subsets drawn
+at random from a seed, and one-line errors."""
 
 import json
 import shutil
@@ -8,10 +9,17 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+import torchvision
+from torch_fidelity.feature_extractor_vgg16 import FeatureExtractorVGG16
+from torch_fidelity.metric_isc import isc_features_to_metric
 
 from conftest import ROOT, compose_config, evaluate_config
-from dcgan.data.images import find_images
+from dcgan.data.folder import Folder
+from dcgan.data.images import Decoded, find_images
 from dcgan.errors import UsageError
+from dcgan.metrics.features import digit_classifier, extract
+from dcgan.metrics.vgg import VGG16_URL, vgg16
 from evaluate import evaluate
 from train import train
 
@@ -73,6 +81,7 @@ def test_bad_input_is_one_line(checkpoint: Path, digits_root: Path, overrides: l
         evaluate(evaluate_config(*given, "num_fake=10", "cache_dir=null", "progress=false"))
 
 
+@pytest.mark.slow
 def test_the_command_shows_progress_and_the_protocol(checkpoint: Path, tmp_path: Path):
     done = subprocess.run([sys.executable, str(ROOT / "evaluate.py"), f"ckpt_path={checkpoint}", "num_fake=100",
                            "metrics=[fid,is]", f"output={tmp_path / 'out.json'}", f"cache_dir={tmp_path}"],
@@ -84,3 +93,94 @@ def test_the_command_shows_progress_and_the_protocol(checkpoint: Path, tmp_path:
                             capture_output=True, text=True, cwd=tmp_path, check=False)
     assert failed.returncode == 1 and failed.stderr.strip() == \
         "error: give either ckpt_path=<a .ckpt> (its generator is sampled) or samples=<a folder of images>"
+
+
+def digits_as_samples(digits_root: Path, tmp_path: Path, *overrides: str, features: str = "digits") -> dict:
+    """The built-in digits folder (sorted by class: 0/, 1/, ...) scored as samples against itself."""
+    in_features = ["features=digits", f"features.root={digits_root}"] if features == "digits" else [f"features={features}"]
+    return evaluate(evaluate_config(f"samples={digits_root}", "data=digits", f"data.root={digits_root}", *in_features,
+                                    "progress=false", f"output={tmp_path / 'scores.json'}", *overrides))
+
+
+def test_fewer_samples_than_a_class_sorted_folder_holds_are_a_random_draw(digits_root: Path, tmp_path: Path):
+    # The first 900 files in sorted order are the digits 0-4 only: FID 202.6 against all of them
+    result = digits_as_samples(digits_root, tmp_path, "num_fake=900", "subset_seed=1", "metrics=[fid]", "cache_dir=null")
+    assert result["metrics"]["fid"] < 5  # 1.3 (half of the same images), where the digits 0-4 alone give 202.6
+    protocol = result["protocol"]
+    assert protocol["subset_seed"] == 1 and protocol["real_subset"] == "all 1,797"
+    assert protocol["generated"] == f"900 images of {digits_root} (of 1,797, drawn with subset_seed=1)"
+
+
+def test_the_inception_score_of_a_class_sorted_folder_is_torch_fidelitys_within_5_percent(digits_root: Path,
+                                                                                           tmp_path: Path):
+    # IS in the digit classifier's classes: the logits of the same images, scored by torch-fidelity
+    # (10 splits of its shuffled order); in sorted order each split would hold about one class (IS 1.13)
+    result = digits_as_samples(digits_root, tmp_path, "metrics=[is]", "cache_dir=null")
+    images = Decoded(Folder(digits_root), 32, 1)  # as evaluate reads them: data=digits is 32x32 grey
+    _, logits = extract(digit_classifier(root=str(digits_root)), torch.stack([images.image(i) for i in range(len(images))]),
+                        logits=True)
+    reference = isc_features_to_metric(logits, splits=10)["inception_score_mean"]
+    assert reference > 8  # ten classes, each confidently recognised
+    assert result["metrics"]["is"] == pytest.approx(reference, rel=0.05)
+
+
+def test_real_features_are_kept_per_subset_and_per_labels(checkpoint: Path, digits_root: Path, tmp_path: Path):
+    cache = tmp_path / "reference"
+    common = [f"cache_dir={cache}", "progress=false", "metrics=[fid]"]
+    # an unconditional evaluation of the checkpoint's data first (no labels kept) ...
+    first = digits_as_samples(digits_root, tmp_path, "num_fake=100", *common)
+    assert first["protocol"]["reference_features"].startswith("computed and kept in")
+    # ... then the class-conditional checkpoint, whose intra-class FID needs the real labels
+    result = evaluate(evaluate_config(f"ckpt_path={checkpoint}", "num_fake=100", f"cache_dir={cache}", "progress=false",
+                                      "metrics=[fid,intra_fid]", f"output={tmp_path / 'conditional.json'}"))
+    assert result["protocol"]["reference_features"].startswith("computed and kept in")
+    assert result["metrics"]["intra_fid"] > 0 and result["metrics"]["fid"] > 0
+    # another draw of num_real is other real features, never the first draw's read back
+    drawn = [digits_as_samples(digits_root, tmp_path, "num_fake=100", "num_real=500", f"subset_seed={seed}", *common)
+             for seed in (0, 1)]
+    assert [r["protocol"]["reference_features"].split(" in ")[0] for r in drawn] == ["computed and kept"] * 2
+    assert drawn[0]["metrics"]["fid"] != drawn[1]["metrics"]["fid"]
+    assert drawn[0]["protocol"]["real_subset"] == "500 of 1,797 drawn with subset_seed=0"
+    assert len(list(cache.iterdir())) == 4
+
+
+def test_vgg16_without_its_weights_is_one_line_naming_the_file(digits_root: Path, tmp_path: Path):
+    missing = tmp_path / "vgg16-397923af.pth"
+    with pytest.raises(UsageError, match=f"download {VGG16_URL} to {missing}, or set features.weights="):
+        digits_as_samples(digits_root, tmp_path, f"features.weights={missing}", "cache_dir=null", features="vgg16")
+
+
+@pytest.fixture(scope="module")
+def vgg_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """torchvision's VGG-16 with random weights (the real ones cannot be fetched here), saved as its
+    ImageNet weights are: a state dict. 553 MB."""
+    path = tmp_path_factory.mktemp("vgg") / "vgg16-random.pth"
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        torch.save(torchvision.models.vgg16(weights=None).state_dict(), path)
+    return path
+
+
+@pytest.mark.slow
+def test_vgg16_fc2_features_are_torch_fidelitys_within_1e_5(vgg_weights: Path):
+    # the same random weights on both sides: the network, its cut at fc2 + ReLU, the resize and the
+    # normalisation are what is compared
+    images = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    ours = vgg16(str(vgg_weights))(images)
+    theirs = FeatureExtractorVGG16("vgg16-fc2", ["fc2_relu"], feature_extractor_weights_path=str(vgg_weights))(images)[0]
+    assert ours.shape == (3, 4096) and (ours > 0).any()
+    assert torch.allclose(ours, theirs, rtol=0, atol=1e-5 * theirs.abs().max().item())
+
+
+@pytest.mark.slow
+def test_precision_and_recall_run_in_vgg16_features(vgg_weights: Path, digits_root: Path, tmp_path: Path):
+    real = tmp_path / "real"
+    real.mkdir()
+    for path in find_images(digits_root)[::150]:  # 12 digits of every class
+        shutil.copy(path, real / path.name)
+    result = evaluate(evaluate_config(f"samples={real}", "data=folder", f"data.root={real}", "data.image_size=16",
+                                      "data.channels=1", "features=vgg16", f"features.weights={vgg_weights}",
+                                      "cache_dir=null", "progress=false", f"output={tmp_path / 'vgg.json'}"))
+    assert result["protocol"]["features"] == "vgg16"
+    assert set(result["metrics"]) == EVERY - {"is"}  # VGG-16's fc2 has no class logits
+    assert result["metrics"]["precision"] == result["metrics"]["recall"] == 1  # the real images themselves

@@ -59,12 +59,13 @@ def test_precision_and_recall_by_hand():
 
 
 def test_density_and_coverage_by_hand():
-    # density: (0,1) lies in the ball of (0,0) only ((2,0) is sqrt 5 away), (1,1) in those of (0,0)
-    # and (2,0) (sqrt 2 each), (14,0) on the edge of (12,0)'s (and 4 from (10,0)), the others in
-    # none: (1 + 2 + 1) / (k=1 * 5 fakes) = 4/5. Coverage: the nearest fakes of (0,0), (2,0) and
-    # (12,0) are 1, sqrt 2 and 2 away (<= 2), that of (10,0) 4: 3/4.
+    # Open balls, as prdc (distance < radius). Density: (0,1) lies in the ball of (0,0) only ((2,0)
+    # is sqrt 5 away), (1,1) in those of (0,0) and (2,0) (sqrt 2 each), (14,0) on the edge of
+    # (12,0)'s (outside) and 4 from (10,0), the others in none: (1 + 2) / (k=1 * 5 fakes) = 3/5.
+    # Coverage: the nearest fakes of (0,0) and (2,0) are 1 and sqrt 2 away (< 2), those of (12,0)
+    # and (10,0) 2 (on the edge) and 4: 2/4.
     density, coverage = density_coverage(REAL, FAKE, k=1)
-    assert (density.item(), coverage.item()) == (0.8, 0.75)
+    assert (density.item(), coverage.item()) == (0.6, 0.5)
 
 
 def random_sets(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,14 +81,13 @@ def test_precision_and_recall_match_torch_fidelity():
     assert (precision.item(), recall.item()) == pytest.approx(reference, abs=1e-6)  # its mean is float32
 
 
-def test_a_copy_of_the_real_set_scores_one_and_density_k_plus_1_over_k():
-    # Each real ball holds its centre and its k = 5 nearest neighbours: 6 balls per fake, over 5.
-    # The k-th neighbours lie exactly on the edge, which float32 rounding puts either side.
+def test_a_copy_of_the_real_set_scores_one():
+    # Each open real ball holds its centre and k - 1 = 4 of its 5 nearest neighbours (the 5th on
+    # its edge, outside): 5 balls per fake, over k = 5 (tests/test_density_coverage.py: as prdc).
     real, _ = random_sets(3)
     precision, recall = precision_recall(real, real.clone())
     density, coverage = density_coverage(real, real.clone())
-    assert precision == recall == coverage == 1
-    assert density.item() == pytest.approx(6 / 5, abs=0.03)
+    assert precision == recall == coverage == density == 1
 
 
 @pytest.mark.parametrize("metric", [precision_recall, density_coverage])

@@ -102,7 +102,7 @@ def test_the_cache_tier_is_chosen_from_the_sizes_and_every_tier_trains_exactly_w
         assert module("auto").tier == "host"
         patch.setattr(dcgan.data.module, "HOST_SHARE", size / dcgan.data.module.host_memory() / 2)
         assert module("auto", tmp_path / "cache").tier == "disk" and module("auto").tier is None
-    with pytest.raises(UsageError, match="data.cache=disk keeps the decoded images in data.cache_dir"):
+    with pytest.raises(UsageError, match="cache=disk keeps the decoded images in data.cache_dir"):
         module("disk")
     tiers = ("device", "host", "disk", "false")
     for cache in tiers:

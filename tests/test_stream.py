@@ -14,7 +14,7 @@ import torch
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 import formats
-from conftest import ROOT
+from conftest import ROOT, run_script
 from dcgan.data.folder import ImageFolderDataModule
 from dcgan.data.stream import StreamDataModule
 from dcgan.errors import UsageError
@@ -22,8 +22,25 @@ from test_parallel import probe, train_py
 from test_resume import assert_same_weights, weights
 from train import train
 
-pytestmark = pytest.mark.slow
 LABELS = np.arange(30) % 3
+
+
+def test_shards_py_refuses_a_folder_it_did_not_write_in_one_line_and_leaves_it_as_it_was(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """litdata's writer deletes every *.bin in its output folder: a user's folder is refused before."""
+    images = formats.folder(tmp_path / "images", np.zeros((2, 20, 20, 3), dtype=np.uint8), np.array([0, 1]))
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "weights.bin").write_bytes(b"a user's")
+    monkeypatch.chdir(tmp_path)
+    said = run_script("shards.py", "data=folder", f"data.root={images}", "data.image_size=16", f"output_dir={mine}",
+                      f"paths.data_dir={tmp_path / 'data'}")  # python shards.py, in this process
+    assert said == (  # the line python shards.py exits with
+        f"error: output_dir={mine} already holds files shards.py did not write (weights.bin); writing shards there "
+        "would delete its *.bin and index.json files: name a new or empty folder")
+    assert [p.name for p in mine.iterdir()] == ["weights.bin"] and (mine / "weights.bin").read_bytes() == b"a user's"
+    with pytest.raises(UsageError, match="holds no shards written by shards.py"):  # nor is it read as shards
+        StreamDataModule(str(mine), image_size=16)
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +60,7 @@ def shards(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return root, out
 
 
+@pytest.mark.slow  # shards.py's process writes the shards (litdata's writer spawns its own)
 def test_the_shards_hold_the_sources_images_and_classes(shards: tuple[Path, Path]):
     root, out = shards
     with warnings.catch_warnings():
@@ -60,6 +78,7 @@ def test_the_shards_hold_the_sources_images_and_classes(shards: tuple[Path, Path
     assert images.shape == (4, 3, 16, 16) and images.min() >= -1 and labels.dtype == torch.int64
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [0, 2])
 def test_a_stream_run_stopped_mid_epoch_resumes_to_the_uninterrupted_weights(run_config, tmp_path: Path,
                                                                           shards: tuple[Path, Path], workers: int):
@@ -77,6 +96,7 @@ def test_a_stream_run_stopped_mid_epoch_resumes_to_the_uninterrupted_weights(run
     assert_same_weights(weights(resumed), whole)
 
 
+@pytest.mark.slow
 def test_shards_that_do_not_fit_the_run_are_one_line(shards: tuple[Path, Path], tmp_path: Path):
     with pytest.raises(UsageError, match="holds 16x16 images with 3 channels: set data.image_size=16"):
         StreamDataModule(str(shards[1]), image_size=32)
@@ -84,6 +104,7 @@ def test_shards_that_do_not_fit_the_run_are_one_line(shards: tuple[Path, Path], 
         StreamDataModule(str(tmp_path), image_size=16)
 
 
+@pytest.mark.slow
 def test_two_ranks_each_stream_their_own_share(tmp_path: Path, digits_root: Path, shards: tuple[Path, Path]):
     train_py(tmp_path, digits_root, "trainer=ddp_sim", "data=stream", f"data.root={shards[1]}", "data.channels=3",
              "data.batch_size=4", "data.num_workers=0", "~callbacks.quality", probe(tmp_path / "probe"))

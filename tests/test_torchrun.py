@@ -17,6 +17,9 @@ from test_ecosystem import digits, only_run, train_py
 from test_parallel import probe
 
 
+pytestmark = pytest.mark.slow  # every test starts torchrun or Python processes
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -27,7 +30,6 @@ def torchrun(processes: int = 2) -> tuple[str, ...]:
     return sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={processes}", f"--master_port={free_port()}"
 
 
-@pytest.mark.slow
 def test_torchrun_trains_one_run_in_one_directory(tmp_path: Path, digits_root: Path):
     train_py(tmp_path, *digits(digits_root), "trainer.devices=2", probe(tmp_path / "probe"),
              launcher=torchrun())
@@ -52,7 +54,6 @@ def test_ranks_started_in_different_seconds_name_the_same_directory(tmp_path: Pa
     assert first == second
 
 
-@pytest.mark.slow
 def test_a_restarted_torchrun_job_goes_on_from_its_last_checkpoint_in_a_new_directory(tmp_path: Path,
                                                                                       digits_root: Path):
     fail = f"+callbacks.fail={{_target_: probes.FailFirstAttempt, dirpath: '{tmp_path / 'attempts'}'}}"
@@ -67,7 +68,6 @@ def test_a_restarted_torchrun_job_goes_on_from_its_last_checkpoint_in_a_new_dire
     assert torch.load(restarted / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 2 * 4 * 2
 
 
-@pytest.mark.slow
 def test_torchrun_over_two_nodes_trains_one_run_in_one_directory(tmp_path: Path, digits_root: Path):
     """Two torchrun agents (two nodes, here on one host) that start in different seconds: every rank
     takes rank 0's name through the rendezvous store."""

@@ -3,9 +3,6 @@ presets and a user's own networks; with none of them set, training is the seed's
 
 import json
 import math
-import os
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -18,7 +15,7 @@ from PIL import Image
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torch import nn
 
-from conftest import ROOT, compose_config
+from conftest import ROOT, compose_config, run_script
 from dcgan.data.folder import ImageFolderDataModule
 from dcgan.errors import UsageError
 from dcgan.model.gan import DCGAN
@@ -296,16 +293,14 @@ def test_penalties_under_16_mixed_are_the_full_precision_ones(run_config, tmp_pa
         assert logged["float16"][key] == pytest.approx(logged["float32"][key], rel=0.1)
 
 
-def test_a_users_own_networks_train_and_generate_from_their_checkpoint(run_config, tmp_path: Path):
+def test_a_users_own_networks_train_and_generate_from_their_checkpoint(run_config, tmp_path: Path, monkeypatch):
     train(run_config(USER_CONF, "model/generator=mlp", "model/discriminator=mlp", "~callbacks.figures"))
     checkpoint = tmp_path / "run" / "checkpoints" / "last.ckpt"
     hparams = torch.load(checkpoint, weights_only=True)["hyper_parameters"]
     assert hparams["generator"] == {"_target_": "user_networks.MLPGenerator", "nz": 16, "channels": 1,
                                     "image_size": 16, "hidden": 64}
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}  # where the user's networks are importable
-    result = subprocess.run([sys.executable, str(ROOT / "generate.py"), f"ckpt_path={checkpoint}", "num_images=4",
-                             f"output_dir={tmp_path / 'out'}"], capture_output=True, text=True, env=env, timeout=300)
-    assert result.returncode == 0, result.stderr
+    monkeypatch.chdir(tmp_path)  # python generate.py, with tests/ (the user's networks) importable
+    assert run_script("generate.py", f"ckpt_path={checkpoint}", "num_images=4", f"output_dir={tmp_path / 'out'}") is None
     assert len(list((tmp_path / "out").glob("0*.png"))) == 4
 
     with pytest.raises(UsageError, match="model.generator.hidden=64 \\(this run: 32\\)"):  # resume names the change

@@ -40,8 +40,9 @@ def instantiate_node(node: DictConfig, key: str, **kwargs: Any) -> Any:
     try:
         return instantiate(node, **kwargs)
     except InstantiationException as error:
-        if isinstance(error.__cause__, UsageError):
-            raise UsageError(f"{key}.{error.__cause__}") from None
+        if isinstance(error.__cause__, UsageError):  # named by its parameter: prefix the group, once
+            message = str(error.__cause__)
+            raise UsageError(message if message.startswith(f"{key}.") else f"{key}.{message}") from None
         raise
 
 

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from dcgan.errors import UsageError
 from dcgan.metrics.features import FeaturesUnavailable, extract
 from dcgan.metrics.scores import check_metrics, scores
+from dcgan.metrics.subsets import draw
 from dcgan.model.sampling import equal_batches, to_uint8
 
 
@@ -59,10 +60,13 @@ class QualityMetrics(pl.Callback):
             shown = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
             rank_zero_warn(f"{failure}. Training goes on without {shown}.")
             return
+        if "is" in self.metrics and not hasattr(self.extractor, "logits"):  # on every rank alike
+            raise UsageError("callbacks.quality.metrics: is (the Inception Score) needs class logits, which "
+                             f"{type(self.extractor).__name__} does not give: leave is out, or use Inception's features")
         datamodule = trainer.datamodule
         count = min(self.num_real, len(datamodule.dataset))
         count -= count % trainer.world_size  # equal shares: the gather needs them
-        chosen = torch.randperm(len(datamodule.dataset), generator=torch.Generator().manual_seed(0))[:count]
+        chosen = draw(len(datamodule.dataset), count, seed=0)
         mine = chosen[trainer.global_rank :: trainer.world_size]  # this rank's share
         features = [extract(self.extractor, datamodule.images_at(batch).to(pl_module.device))[0]
                     for batch in mine.split(self.batch_size)]

@@ -1,5 +1,8 @@
 """An image folder as a source: any layout and depth, common formats, any PIL mode, file names
-in any encoding, symlinked subfolders; its classes are its first-level subfolders (classes.py)."""
+in any encoding, symlinked subfolders; its classes are its first-level subfolders (classes.py).
+Entries named like images that are not files (FIFOs, sockets, devices, dangling or looping
+links) or cannot be read are records that fail to decode, without being opened (reading.py):
+skipped and counted with the corrupt ones."""
 
 from functools import cached_property
 from pathlib import Path
@@ -10,7 +13,8 @@ import numpy as np
 from dcgan.data.classes import class_of, folder_classes
 from dcgan.data.images import find_images, load_image
 from dcgan.data.module import ImageDataModule
-from dcgan.data.source import Source, place, shown, stats_digest
+from dcgan.data.reading import content_digest
+from dcgan.data.source import Source, shown, stem
 
 
 class Folder(Source):
@@ -30,10 +34,10 @@ class Folder(Source):
         return shown(self.files[index].relative_to(self.root))
 
     def state(self) -> str:
-        return stats_digest(self.root, self.files)
+        return content_digest(self.root, self.files)
 
     def key(self) -> str:
-        return f"{shown(self.root.name)}-{place(self.root)}"
+        return stem(self.root.name, self.root)
 
     @cached_property
     def _folders(self) -> list[str]:

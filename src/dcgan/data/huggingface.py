@@ -1,9 +1,17 @@
 """Hugging Face `datasets` as a source (the `huggingface` extra): a folder written by
 save_to_disk, a local image folder (the `imagefolder` builder), or a dataset on the Hub (the
 HugGAN collection), one split of it. The image and label columns are found by their features
-(an Image, a ClassLabel) where that is unambiguous, else named by data.image_key / data.label_key."""
+(an Image, a ClassLabel) where that is unambiguous, else named by data.image_key / data.label_key.
+
+What the decoded cache is kept for covers the content (reading.content_digest), not datasets'
+fingerprint alone, which follows the files' modification times: an image folder's files (whose
+rows only name them), a save_to_disk folder's files, a Hub dataset's prepared files. An image
+folder is prepared afresh each run, in memory (a listing: its rows hold paths, not pixels), as
+datasets' own cache of it would keep old labels from a metadata file edited with its time kept."""
 
 import hashlib
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -11,38 +19,90 @@ import numpy as np
 
 from dcgan.data.images import fitted
 from dcgan.data.module import ImageDataModule
-from dcgan.data.source import Source, shown
+from dcgan.data.reading import content_digest
+from dcgan.data.source import Source, said, shown
 from dcgan.errors import UsageError
 
 
-def opened(name: str, split: str, cache_dir: Path | None) -> Any:
+def datasets_library() -> Any:
     try:
         import datasets
     except ImportError:
         raise UsageError("data=huggingface reads through the datasets library: "
                          "pip install 'dcgan-lightning[huggingface]'") from None
-    path = Path(name).expanduser()
-    if path.is_dir() and any((path / f).is_file() for f in ("dataset_dict.json", "state.json")):  # save_to_disk
-        dataset = datasets.load_from_disk(str(path))
-        if isinstance(dataset, datasets.DatasetDict):
-            if split not in dataset:
-                raise UsageError(f"data.split={split}: {shown(path)} has the splits {', '.join(dataset)}")
-            dataset = dataset[split]
-        return dataset
-    folder = {"path": "imagefolder", "data_dir": str(path)} if path.is_dir() else {"path": name}
+    return datasets
+
+
+def files_under(folder: Path) -> list[Path]:
+    return sorted(Path(top, name) for top, _, names in os.walk(folder) for name in names)
+
+
+def from_disk(path: Path, split: str) -> Any:
+    """A save_to_disk folder's dataset (of a DatasetDict: its split)."""
+    datasets = datasets_library()
     try:
-        return datasets.load_dataset(**folder, split=split, cache_dir=cache_dir and str(cache_dir))
-    except (FileNotFoundError, ValueError) as error:  # no such dataset or split
-        raise UsageError(f"data.name={name} data.split={split} cannot be loaded: {error}") from None
+        dataset = datasets.load_from_disk(str(path))
+    except Exception as error:  # noqa: BLE001 a damaged or missing arrow or JSON file: pyarrow's, json's, OSError
+        raise UsageError(f"data.name={shown(path)} is a save_to_disk folder that cannot be read ({said(error)}): save the dataset there again (Dataset.save_to_disk)") from None
+    if isinstance(dataset, datasets.DatasetDict):
+        if split not in dataset:
+            raise UsageError(f"data.split={split}: {shown(path)} has the splits {', '.join(dataset)}")
+        return dataset[split]
+    if split != "train":  # the default; any other would be ignored
+        raise UsageError(f"data.split={split}: {shown(path)} holds one dataset, without splits: leave data.split out")
+    return dataset
 
 
-def column(features: dict[str, Any], kind: type, key: str | None, what: str, option: str) -> str | None:
-    """The column named key, else the one column of this kind (None: there is none)."""
+def image_folder(path: Path, split: str, scratch_dir: Path | None) -> Any:
+    """A folder of images through datasets' imagefolder builder, prepared in a temporary folder (in
+    scratch_dir, None: the system's) and kept in memory (see the module's docstring)."""
+    datasets = datasets_library()
+    try:
+        if scratch_dir:
+            scratch_dir.mkdir(parents=True, exist_ok=True)
+        preparing = tempfile.TemporaryDirectory(prefix="dcgan-imagefolder-", dir=scratch_dir)
+    except OSError as error:
+        raise UsageError(f"data.root={shown(scratch_dir)} cannot hold datasets' preparation ({said(error)}): "
+                         "name a folder you can write to, or leave data.root out") from None
+    with preparing as scratch:
+        try:
+            return datasets.load_dataset("imagefolder", data_dir=str(path), split=split, cache_dir=scratch,
+                                         keep_in_memory=True)
+        except Exception as error:  # noqa: BLE001 no images, a damaged metadata file, no such split
+            raise UsageError(f"data.name={shown(path)} cannot be read as an image folder by datasets "
+                             f"({said(error)})") from None
+
+
+def from_hub(name: str, split: str, cache_dir: Path | None) -> Any:
+    """A Hub dataset, downloaded once into cache_dir (None: datasets' own cache). Without a network,
+    one line at once: datasets would retry for half a minute, then raise."""
+    datasets = datasets_library()
+    from huggingface_hub import constants, get_session
+
+    if not constants.is_offline_mode():
+        try:
+            get_session().head(constants.ENDPOINT, timeout=10)
+        except Exception as error:  # noqa: BLE001 no route, no DNS, a dead proxy, a timeout
+            raise UsageError(f"data.name={name}: the Hugging Face Hub cannot be reached ({said(error)}): "
+                             "connect; or, downloaded before, set HF_HUB_OFFLINE=1 to read it from "
+                             f"datasets' cache ({shown(cache_dir) if cache_dir else '~/.cache/huggingface'})") from None
+    try:
+        return datasets.load_dataset(name, split=split, cache_dir=cache_dir and str(cache_dir))
+    except Exception as error:  # noqa: BLE001 no such dataset or split, not in the cache while offline, a damaged download
+        offline = " (HF_HUB_OFFLINE is set: only datasets' cache is read)" if constants.is_offline_mode() else ""
+        raise UsageError(f"data.name={name} data.split={split} cannot be loaded{offline}: "
+                         f"{said(error)}") from None
+
+
+def column(features: dict[str, Any], kinds: tuple[type, ...], key: str | None, what: str, option: str) -> str | None:
+    """The column named key (refused unless of these kinds), else the one column of the first kind."""
     if key is not None:
         if key not in features:
             raise UsageError(f"{option}={key} is not a column; the columns: {', '.join(features)}")
+        if not isinstance(features[key], kinds):
+            raise UsageError(f"{option}={key} is not {what} column (it holds {features[key]!r}): name one that is")
         return key
-    found = [name for name, feature in features.items() if isinstance(feature, kind)]
+    found = [name for name, feature in features.items() if isinstance(feature, kinds[0])]
     if len(found) > 1:
         raise UsageError(f"the dataset has {len(found)} {what} columns ({', '.join(found)}): pick one with {option}=")
     return found[0] if found else None
@@ -51,18 +111,31 @@ def column(features: dict[str, Any], kind: type, key: str | None, what: str, opt
 class HuggingFace(Source):
     def __init__(self, name: str, split: str = "train", image_key: str | None = None, label_key: str | None = None,
                  cache_dir: Path | None = None):
-        dataset = opened(name, split, cache_dir)  # first: it says so when datasets is not installed
-        import datasets
-
+        datasets = datasets_library()  # first: it says so when datasets is not installed
+        path = Path(name).expanduser()
+        self.local = path if path.exists() else None
+        if self.local is None and (name.startswith(("/", "~", ".")) or name.count("/") > 1 or os.sep != "/" and os.sep in name):
+            raise UsageError(f"data.name={shown(name)}: no such folder (a Hub id reads user/dataset)")
+        if self.local and not path.is_dir():
+            raise UsageError(f"data.name={shown(name)} is a file: name a save_to_disk folder, a folder of images or a Hub id")
+        if self.local and any((path / f).is_file() for f in ("dataset_dict.json", "state.json")):
+            if cache_dir:
+                raise UsageError(f"data.root={shown(cache_dir)} is where a Hub dataset is downloaded; the save_to_disk "
+                                 f"folder data.name={shown(name)} is read where it is: leave data.root out")
+            dataset = from_disk(path, split)
+        else:
+            dataset = image_folder(path, split, cache_dir) if self.local else from_hub(name, split, cache_dir)
         self.title = f"{shown(name)} ({split})"
         self.where = f"data.name={shown(name)} data.split={split}"
-        self.image_key = column(dataset.features, datasets.Image, image_key, "image", "data.image_key")
+        self.image_key = column(dataset.features, (datasets.Image,), image_key, "an image", "data.image_key")
         if self.image_key is None:
             raise UsageError(f"{self.where} has no image column: name it with data.image_key=")
-        self.label_key = column(dataset.features, datasets.ClassLabel, label_key, "class label", "data.label_key")
+        self.label_key = column(dataset.features, (datasets.ClassLabel, datasets.Value), label_key, "a class label",
+                                "data.label_key")
         self.images = dataset.select_columns([self.image_key])  # a row decodes its image only
         self.dataset = dataset
-        self.fingerprint = dataset._fingerprint  # datasets' own hash of the data and its transforms
+        files = files_under(self.local) if self.local else [Path(f["filename"]) for f in dataset.cache_files]
+        self._state = f"{dataset._fingerprint} {content_digest(Path('/'), [f.resolve() for f in files])}"
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -74,28 +147,38 @@ class HuggingFace(Source):
         return f"row {index}"
 
     def state(self) -> str:
-        return self.fingerprint
+        return self._state
 
     def key(self) -> str:
-        stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in Path(self.title).name)
-        return f"{stem}-{hashlib.sha1(self.where.encode()).hexdigest()[:8]}"
+        name = "".join(c if c.isalnum() or c in "-_" else "-" for c in Path(self.title).name)[:64]
+        return f"{name}-{hashlib.sha1(self.where.encode()).hexdigest()[:8]}"
 
     @property
     def classes(self) -> list[str]:
         if self.label_key is None:
             return []
         feature = self.dataset.features[self.label_key]
-        return list(feature.names) if hasattr(feature, "names") else [str(n) for n in range(max(self.labels()) + 1)]
+        if hasattr(feature, "names"):  # a ClassLabel
+            return list(feature.names)
+        values = self.labels()
+        if bad := [v for v in values if isinstance(v, bool) or not isinstance(v, int) or v < 0][:1]:
+            raise UsageError(f"data.label_key={self.label_key}: its values are not class numbers (e.g. {bad[0]!r}): "
+                             "cast the column to a ClassLabel, or name another with data.label_key=")
+        if (count := max(values) + 1) > len(values):
+            raise UsageError(f"data.label_key={self.label_key}: its class numbers run to {count - 1}, more classes than "
+                             f"the {len(values)} rows: number them 0 to K-1, or cast the column to a ClassLabel")
+        return [str(n) for n in range(count)]
 
-    def labels(self) -> list[int] | None:
-        return None if self.label_key is None else [int(label) for label in self.dataset[self.label_key]]
+    def labels(self) -> list[Any] | None:
+        return None if self.label_key is None else list(self.dataset[self.label_key])
 
 
 class HuggingFaceDataModule(ImageDataModule):
     """Batches of a `datasets` dataset (see ImageDataModule for the options). name: a Hub id or a
     local path (a save_to_disk folder, or a folder of images); split: which split; image_key,
     label_key: the columns (found by their features when null); root: where a Hub dataset is
-    downloaded and prepared (null: datasets' own cache, ~/.cache/huggingface)."""
+    downloaded and prepared, and an image folder prepared for the run (null: datasets' own
+    cache, ~/.cache/huggingface, and the system's temporary folder)."""
 
     def __init__(self, name: str, split: str = "train", image_key: str | None = None, label_key: str | None = None,
                  root: str | None = None, **options: Any):

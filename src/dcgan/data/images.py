@@ -3,7 +3,9 @@ records as a torch Dataset."""
 
 import os
 import warnings
+import zipfile
 from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import IO
 
@@ -13,6 +15,7 @@ from PIL import Image, ImageOps
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from dcgan.data.reading import open_file
 from dcgan.data.source import Source, shown
 from dcgan.errors import UsageError
 
@@ -20,23 +23,36 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", 
 
 
 def find_images(root: Path) -> list[Path]:
-    """Every image file under root, at any depth (CelebA's root/img_align_celeba/ included).
-    Symlinked subfolders are followed, as torchvision's ImageFolder does; a link to a folder it
-    is in (a loop) is not, and one warning names it."""
+    """Every entry named like an image under root, at any depth (CelebA's root/img_align_celeba/
+    included); which of them are not files (FIFOs, dangling links, ...) reading.kind tells later.
+    Symlinked subfolders are followed, as torchvision's ImageFolder does, each target once: a
+    link to a folder it is in (a loop) or to one listed already is not, and one warning names
+    them; another names the subfolders that cannot be listed."""
     if not root.is_dir():
-        raise UsageError(f"data.root={shown(root)} is not a folder: point data.root at a folder of images")
+        raise UsageError(f"data.root={shown(root)} is not a folder: point data.root at a folder of images"
+                         + (" (data=zip reads a zip)" if root.is_file() and zipfile.is_zipfile(root) else ""))
     files: list[Path] = []
     loops: list[str] = []
-    for folder, subfolders, names in os.walk(root, followlinks=True):
-        here = os.path.realpath(folder)
+    unlisted: list[OSError] = []
+    seen: set[str] = set()  # the real folders walked or about to be
+    for folder, subfolders, names in os.walk(root, onerror=unlisted.append, followlinks=True):
+        seen.add(os.path.realpath(folder))
         for name in [d for d in subfolders if os.path.islink(os.path.join(folder, d))]:
             target = os.path.realpath(os.path.join(folder, name))
-            if here == target or here.startswith(target.rstrip(os.sep) + os.sep):
+            if target in seen:  # a folder it is in (a loop), or one linked or walked already
                 subfolders.remove(name)
                 loops.append(shown(Path(folder, name).relative_to(root)))
+            seen.add(target)
         files += [Path(folder, name) for name in names if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS]
+    if unlisted and unlisted[0].filename == os.fspath(root):
+        raise UsageError(f"data.root={shown(root)} cannot be listed ({unlisted[0].strerror}): "
+                         "give the user running training read access to it")
     if loops:
-        warnings.warn(f"data.root={shown(root)}: not following {', '.join(loops)}: each links to a folder it is in",
+        warnings.warn(f"data.root={shown(root)}: not following {', '.join(loops)}: each links to a folder it is in "
+                      "or one listed already", stacklevel=2)
+    if unlisted:
+        where = ", ".join(f"{shown(Path(e.filename).relative_to(root))} ({e.strerror})" for e in unlisted)
+        warnings.warn(f"data.root={shown(root)}: skipped {len(unlisted)} subfolders that cannot be listed: {where}",
                       stacklevel=2)
     if not files:
         kinds = "/".join(sorted(e[1:] for e in IMAGE_EXTENSIONS))
@@ -63,8 +79,9 @@ def fitted(img: Image.Image, image_size: int, channels: int) -> np.ndarray:
 
 
 def load_image(file: Path | IO[bytes], image_size: int, channels: int) -> np.ndarray:
-    """Decode an image file (a multi-frame GIF or TIFF: its first frame) and fit it: (S, S, channels) uint8."""
-    with Image.open(file) as img:
+    """Decode an image file (a multi-frame GIF or TIFF: its first frame) and fit it: (S, S, channels) uint8.
+    A path is opened only when it is a regular file (reading.open_file)."""
+    with open_file(file) if isinstance(file, Path) else nullcontext(file) as opened, Image.open(opened) as img:
         img.draft(None, (image_size, image_size))  # JPEG: decode at the smallest scale >= size
         img = to_channels(img, channels)
     return fitted(img, image_size, channels)

@@ -24,7 +24,7 @@ MIRROR = 1  # tells the mirroring's random stream from the latents', which deriv
 DEVICE_SHARE = 1 / 8  # data.cache=auto keeps the images on the device when they take at most this of its memory
 HOST_SHARE = 1 / 2  # ... else in host memory when they take at most this of it
 TIERS = ("device", "host", "disk")
-Cache = bool | Literal["auto", "device", "host", "disk"]
+Cache = bool | Literal["auto", "refresh", "device", "host", "disk"]
 
 
 def device_memory(trainer: pl.Trainer | None) -> int:
@@ -57,8 +57,9 @@ class ImageDataModule(pl.LightningDataModule):
     page cache of cache_dir's file, one copy for the ranks on a machine), batches gathered there
     and copied to the device without blocking (pinned on CUDA); "disk": memory-mapped from cache_dir,
     the loader's workers gathering batches from it; "auto": the first that fits (DEVICE_SHARE of
-    the device's memory, HOST_SHARE of the host's, a cache_dir), else none; true: "device";
-    false: decoded per batch by num_workers processes. The batches are the same either way.
+    the device's memory, HOST_SHARE of the host's, a cache_dir), else none; "refresh": as "auto",
+    with what cache_dir holds for this data decoded again; true: "device"; false: decoded per
+    batch by num_workers processes. The batches are the same either way.
     on_bad_image: images that cannot be decoded (corrupt, truncated, empty, unreadable) are
     skipped with one warning that counts them, or stop the run with their list ("error"). Every
     image is decoded once before training to find them (with the cache, that pass is its build).
@@ -94,17 +95,19 @@ class ImageDataModule(pl.LightningDataModule):
             raise UsageError(f"batches_per_step must be at least 1 (it follows model.n_critic), got {batches_per_step}")
         if num_workers < 0:
             raise UsageError(f"num_workers must be 0 (load in the main process) or more, got {num_workers}")
-        if cache not in (True, False, "auto", *TIERS):
-            raise UsageError(f"data.cache={cache} is none of device, host, disk, auto, true, false")
+        # messages from here start with the key's own name: the entry scripts put "data." before it
+        if cache not in (True, False, "auto", "refresh", *TIERS):
+            raise UsageError(f"cache={cache} is none of device, host, disk, auto, refresh, true, false")
         if cache == "disk" and not cache_dir:
-            raise UsageError("data.cache=disk keeps the decoded images in data.cache_dir: set one (a folder)")
+            raise UsageError("cache=disk keeps the decoded images in data.cache_dir: set one (a folder)")
         self.image_size = image_size
         self.channels = channels
         self.batch_size = batch_size
         self.batches_per_step = batches_per_step
         self.num_workers = num_workers
         self.drop_last = drop_last
-        self.cache = "device" if cache is True else cache
+        self.refresh = cache == "refresh"  # rebuilt by this run's first decoding pass (one per machine)
+        self.cache = "device" if cache is True else "auto" if self.refresh else cache
         self.cache_dir = cache_dir and Path(cache_dir).expanduser()
         self.on_bad_image = on_bad_image
         self.labels = labels
@@ -203,7 +206,7 @@ class ImageDataModule(pl.LightningDataModule):
         self._handle_bad(bad)
         skipped = set(bad)
         good = [index for index in range(len(self.source)) if index not in skipped]  # in order, as the cache holds them
-        every = self.source.labels() if self.labels else None
+        every = checked_labels(self.source) if self.labels else None
         labels = [every[index] for index in good] if every else None
         if every and (lost := set(every) - set(labels)):  # a class none of whose images can be read
             unreadable = sorted(self.classes[label] for label in lost)
@@ -224,8 +227,10 @@ class ImageDataModule(pl.LightningDataModule):
     def _decoded(self) -> tuple[Tensor | None, list[int]]:
         # Without a cache_dir the device tier decodes straight onto the device, never all in host memory
         device = self.trainer.strategy.root_device if self.trainer is not None and self.tier == "device" else None
+        refresh = self.refresh and (self.trainer is None or self.trainer.local_rank == 0)  # the rank of prepare_data
+        self.refresh = False
         return decoded(self.source, self.image_size, self.channels, self.cache_dir, self.num_workers,
-                       pixels=self.tier is not None, device=device, prefetch=self.tier == "host")
+                       pixels=self.tier is not None, device=device, prefetch=self.tier == "host", refresh=refresh)
 
     def _handle_bad(self, bad: list[int]) -> None:
         if not bad:
@@ -238,7 +243,7 @@ class ImageDataModule(pl.LightningDataModule):
             raise UsageError(f"{where}: {len(bad)} images cannot be read: {names} "
                              "(data.on_bad_image=skip trains without them)")
         rank_zero_warn(f"skipped {len(bad)} images of {where} that cannot be read "
-                       f"(corrupt, truncated, empty or unreadable): {names}")
+                       f"(corrupt, truncated, empty, unreadable or not a file): {names}")
 
     def images_at(self, indices: Tensor) -> Tensor:
         """uint8 (len(indices), C, S, S) training images, e.g. the real side of FID."""
@@ -282,6 +287,21 @@ class ImageDataModule(pl.LightningDataModule):
         else:
             images = batch
         return training_batch(images, labels, self.hflip, self.trainer)
+
+
+def checked_labels(source: Source) -> list[int]:
+    """Each record's class, refused unless it is an index into the source's classes: a label its
+    format allows (negative, past the class names, not a number) would train a class that is not there."""
+    labels, count = source.labels() or [], len(source.classes)
+    for index, label in enumerate(labels):
+        if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < count:
+            raise UsageError(f"{source.where}: {shown(source.name(index))} has the class label {label!r}, which is "
+                             f"none of its {count} classes (0 to {count - 1}): fix its label, or train without "
+                             "labels (data.labels=false)")
+    if len(labels) != len(source):
+        raise UsageError(f"{source.where} has {len(labels)} class labels for its {len(source)} images: its label "
+                         "file is damaged or belongs to other data; replace it, or train without labels (data.labels=false)")
+    return labels
 
 
 def training_batch(images: Tensor, labels: Tensor | None, hflip: bool, trainer: pl.Trainer | None

@@ -17,6 +17,11 @@ def shown(text: str | os.PathLike) -> str:
     return os.fspath(text).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+def said(error: BaseException) -> str:
+    """An exception as one line of a message: its type and its text, newlines and all folded."""
+    return " ".join(f"{type(error).__name__}: {error}".split()).rstrip(":")
+
+
 def stats_digest(root: Path, files: list[Path], digest: "hashlib._Hash | None" = None) -> str:
     """A key over each file's name, size, modification and change times and inode: an edit that
     keeps the size and puts the modification time back still changes it (st_ctime_ns is set by
@@ -32,6 +37,12 @@ def stats_digest(root: Path, files: list[Path], digest: "hashlib._Hash | None" =
 def place(path: Path) -> str:
     """8 hex digits that tell this path's data from another folder's of the same name."""
     return hashlib.sha1(os.fsencode(path.expanduser().resolve())).hexdigest()[:8]
+
+
+def stem(name: str, path: Path) -> str:
+    """A cache file-name stem for the data at path: its name, cut to 64 bytes (a file name holds
+    255, and the cache adds to it), and its place."""
+    return f"{shown(name).encode()[:64].decode('utf-8', 'ignore')}-{place(path)}"
 
 
 class Source(ABC):

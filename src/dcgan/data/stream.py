@@ -12,11 +12,13 @@ reads from object storage with a local cache of chunks.
 import json
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
-from dcgan.data.module import ImageDataModule, training_batch
+from dcgan.data.module import training_batch
+from dcgan.data.source import said
 from dcgan.errors import UsageError
 
 META = "dcgan.json"  # beside the chunks: the images' size, channels, count and class names
@@ -31,36 +33,44 @@ def litdata() -> Any:
     return litdata
 
 
-class _Record:
-    """A source's record as a chunk's item (picklable, for litdata's writer processes)."""
-
-    def __init__(self, datamodule: ImageDataModule):
-        self.source, self.size, self.channels = datamodule.source, datamodule.image_size, datamodule.channels
-        self.labels = datamodule.source.labels() if datamodule.source.classes else None
-
-    def __call__(self, index: int):
-        try:
-            image = self.source.read(index, self.size, self.channels)
-        except Exception:  # a record that cannot be decoded is left out, as training skips it
-            return
-        yield {"image": image.transpose(2, 0, 1).copy(), "label": self.labels[index] if self.labels else -1}
-
-
-def write_shards(datamodule: ImageDataModule, output_dir: str, chunk_bytes: str = "64MB") -> int:
-    """Write datamodule's images, decoded at its image_size and channels, as litdata chunks in
-    output_dir, with META beside them; returns how many were written."""
+def filesystem(url: str, option: str) -> tuple[Any, str]:
+    """fsspec's filesystem for a folder or s3://bucket/prefix (gs://, ...) and the path in it."""
     import fsspec
 
-    streaming = litdata()
-    source = datamodule.source
-    streaming.optimize(fn=_Record(datamodule), inputs=list(range(len(source))), output_dir=output_dir,
-                       chunk_bytes=chunk_bytes, num_workers=max(1, datamodule.num_workers), mode="overwrite",
-                       verbose=False)
-    count = len(streaming.StreamingDataset(output_dir))
-    with fsspec.open(f"{output_dir.rstrip('/')}/{META}", "w") as file:
-        json.dump({"image_size": datamodule.image_size, "channels": datamodule.channels, "images": count,
-                   "classes": source.classes, "from": source.where}, file)
-    return count
+    try:
+        return fsspec.core.url_to_fs(url)
+    except ImportError as error:  # s3:// without s3fs, gs:// without gcsfs, ...
+        raise UsageError(f"{option}={url} needs a package fsspec reads it through ({said(error)})") from None
+    except ValueError as error:  # a protocol fsspec does not know
+        raise UsageError(f"{option}={url}: {error}") from None
+
+
+def checked_chunks(root: str, option: str = "data.root") -> list[dict[str, Any]]:
+    """index.json's chunks, each found beside it whole: its size as written, and its header
+    (item count, then offsets, the last of which is the chunk's size) as litdata wrote it."""
+    fs, path = filesystem(root, option)
+    redo = f"write them again with python shards.py ... output_dir={root}"
+    index = f"{path.rstrip('/')}/index.json"
+    try:
+        with fs.open(index) as file:
+            chunks = json.load(file)["chunks"]
+        for chunk in chunks:
+            name = f"{path.rstrip('/')}/{chunk['filename']}"
+            size, header = fs.size(name), []
+            if size == chunk["chunk_bytes"] and size >= 4 * (chunk["chunk_size"] + 2):
+                with fs.open(name, "rb") as file:
+                    header = np.frombuffer(file.read(4 * (chunk["chunk_size"] + 2)), np.uint32)
+            if len(header) < 2 or header[0] != chunk["chunk_size"] or header[-1] != size:
+                raise UsageError(f"{option}={root}: the shard {chunk['filename']} is damaged (truncated or changed "
+                                 f"since it was written: {size} bytes, index.json says {chunk['chunk_bytes']}): {redo}")
+    except FileNotFoundError as error:
+        raise UsageError(f"{option}={root}: {error.filename or error} is missing: {redo}") from None
+    except (ValueError, KeyError, TypeError) as error:  # JSON that is not litdata's index
+        raise UsageError(f"{option}={root}: its index.json is damaged ({said(error)}): {redo}") \
+            from None
+    except OSError as error:
+        raise UsageError(f"{option}={root}: its shards cannot be read ({said(error)})") from None
+    return chunks
 
 
 class StreamDataModule(pl.LightningDataModule):
@@ -95,18 +105,33 @@ class StreamDataModule(pl.LightningDataModule):
                              f"{self.meta['channels']} channels: set data.image_size={self.meta['image_size']} "
                              f"data.channels={self.meta['channels']}, or write shards at this size")
         if labels and not self.meta["classes"]:
-            raise UsageError(f"data.root={root}: its shards were written from data without class labels, "
-                             "so data.labels=true cannot be met")
+            raise UsageError(f"data.root={root}: its shards were written without class labels, so data.labels=true "
+                             "cannot be met: write them with data.labels=true (from data that has classes)")
 
     def _meta(self) -> dict[str, Any]:
-        import fsspec
-
+        """META, checked against index.json and the chunks it lists (a damaged shard is refused here,
+        not met by a loader worker mid-epoch)."""
+        fs, path = filesystem(self.root, "data.root")
+        redo = f"write them again with python shards.py ... output_dir={self.root}"
         try:
-            with fsspec.open(f"{self.root.rstrip('/')}/{META}") as file:
-                return json.load(file)
+            with fs.open(f"{path.rstrip('/')}/{META}") as file:
+                meta = json.load(file)
         except FileNotFoundError:
             raise UsageError(f"data.root={self.root} holds no shards written by shards.py (no {META}): "
-                             "write them with python shards.py data=<preset> ... output_dir=" + self.root) from None
+                             f"write them with python shards.py data=<preset> ... output_dir={self.root}") from None
+        except ValueError as error:
+            raise UsageError(f"data.root={self.root}: its {META} is damaged ({said(error)}): {redo}") from None
+        except OSError as error:  # a file, an unreadable folder, ...
+            raise UsageError(f"data.root={self.root} cannot be read as a folder of shards ({said(error)})") from None
+        if isinstance(meta, dict) and meta.get("writing"):
+            raise UsageError(f"data.root={self.root}: shards.py did not finish writing these shards: {redo}")
+        keys = {"image_size": int, "channels": int, "images": int, "classes": list}
+        if not isinstance(meta, dict) or any(not isinstance(meta.get(key), kind) for key, kind in keys.items()):
+            raise UsageError(f"data.root={self.root}: its {META} is not one shards.py wrote: {redo}")
+        if (count := sum(chunk["chunk_size"] for chunk in checked_chunks(self.root))) != meta["images"]:
+            raise UsageError(f"data.root={self.root}: its chunks hold {count} images, {META} says {meta['images']} "
+                             f"(written over by another tool?): {redo}")
+        return meta
 
     @property
     def classes(self) -> list[str]:

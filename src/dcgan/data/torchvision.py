@@ -1,24 +1,29 @@
 """torchvision's datasets as a source, read from torchvision's own layout under data.root:
 CIFAR10/100 (pickled batches), MNIST/FashionMNIST (idx files), STL10 (binaries), CelebA (its
-aligned JPEGs and list files), LSUN (LMDB: the `lmdb` extra). Downloaded only with data.download=true."""
+aligned JPEGs and list files), and LSUN's LMDBs (lsun.py). Downloaded only with data.download=true; a
+damaged file, a failed download and a missing dataset each get one line with its own fix."""
 
-import bisect
 import os
 import pickle
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from dcgan.data.images import fitted
+from dcgan.data.lsun import Lsun
 from dcgan.data.module import ImageDataModule
-from dcgan.data.source import Source, place, shown, stats_digest
+from dcgan.data.reading import content_digest
+from dcgan.data.source import Source, place, said, shown
 from dcgan.errors import UsageError
 
 SPLITS = {  # what data.split may be, and the keyword each class takes it as
     "CIFAR10": ("train", "test"), "CIFAR100": ("train", "test"), "MNIST": ("train", "test"),
     "FashionMNIST": ("train", "test"), "STL10": ("train", "test", "unlabeled", "train+unlabeled"),
-    "CelebA": ("train", "valid", "test", "all"), "LSUN": None,  # LSUN: "train", "val", or categories
+    "CelebA": ("train", "valid", "test", "all"), "LSUN": (),  # LSUN (lsun.py): train, val, or categories
 }
 
 
@@ -40,43 +45,80 @@ def cifar_meta(dataset: Any) -> None:
     dataset.class_to_idx = {name: i for i, name in enumerate(dataset.classes)}
 
 
+def folder_of(name: str, root: Path) -> Path:
+    """Where torchvision keeps the dataset's files under root."""
+    import torchvision.datasets
+
+    base = getattr(torchvision.datasets, name)
+    return root / name / "raw" if name in ("MNIST", "FashionMNIST") else root / base.base_folder
+
+
+@contextmanager
+def network_timeout(seconds: float = 60) -> Iterator[None]:
+    """torchvision opens its URLs without a timeout: a network that drops packets would hang the run."""
+    before = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(before)
+
+
 def opened(name: str, root: Path, split: str, download: bool) -> Any:
     import torchvision.datasets
 
     if name not in SPLITS:
-        raise UsageError(f"data.name={name} is not one torchvision dataset this reads: {', '.join(SPLITS)}")
+        near = {known.lower(): known for known in SPLITS}.get(name.lower())
+        raise UsageError(f"data.name={name} is not one torchvision dataset this reads: "
+                         + (f"did you mean data.name={near}?" if near else ", ".join(SPLITS)))
     splits = SPLITS[name]
-    if splits and split not in splits:
+    if split not in splits:
         raise UsageError(f"data.split={split}: {name} has the splits {', '.join(splits)}")
     base = getattr(torchvision.datasets, name)
     checks = {"_check_integrity": files_present, "_load_meta": cifar_meta}
     kind = type(name, (base,), {name: check for name, check in checks.items() if hasattr(base, name)})
-    if name == "LSUN":  # one LMDB per category: root/<category>_<split>_lmdb
-        if download:
-            raise UsageError("data.download=true: torchvision cannot download LSUN; get it with LSUN's own "
-                             "download.py (github.com/fyu/lsun) into data.root")
-        try:
-            import lmdb  # noqa: F401  (torchvision's LSUN reads through it)
-        except ImportError:
-            raise UsageError("data.name=LSUN reads LMDB through the lmdb package: pip install 'dcgan-lightning[lmdb]'")
-        categories = split.split(",") if "_" in split else split
-        return kind(str(root), classes=categories)
     options = {"split": split} if name in ("STL10", "CelebA") else {"train": split == "train"}
+    folder = folder_of(name, root)
+    there = folder.is_dir()
     if download:
         print(f"dcgan: downloading {name} ({split}) into {shown(root)} through torchvision", flush=True)
     try:
-        return kind(str(root), download=download, **options)
-    except RuntimeError as error:  # torchvision's "Dataset not found or corrupted"
-        raise UsageError(f"data.name={name}: not found under data.root={shown(root)} in torchvision's layout "
-                         f"({error}); data.download=true downloads it there") from None
+        with network_timeout():
+            return kind(str(root), download=download, **options)
+    except Exception as error:  # noqa: BLE001 whatever the download, the unpickling or the parsing of a damaged file raises
+        why = said(error)
+        if download and not there:
+            raise UsageError(f"data.download=true: {name} could not be downloaded into data.root={shown(root)} "
+                             f"({why}): without a network, download it on a machine with one "
+                             f"(torchvision.datasets.{name}(root, download=True)) and copy its "
+                             f"{shown(folder.relative_to(root))} folder into data.root") from None
+        if isinstance(error, RuntimeError) and "Dataset not found" in str(error):
+            inside = root.name == folder.relative_to(root).parts[0]  # data.root named the dataset's own folder
+            raise UsageError(f"data.name={name}: not found under data.root={shown(root)} in torchvision's layout "
+                             f"(it reads {shown(folder)}): "
+                             + (f"data.root names {root.name} itself: set data.root={shown(root.parent)}, the folder "
+                                f"holding it"
+                                if inside else "data.download=true downloads it there")) from None
+        raise UsageError(f"data.name={name}: {shown(folder)} is damaged or not {name}'s ({why}): delete it and run "
+                         "with data.download=true for a fresh copy") from None
 
 
 class Torchvision(Source):
     def __init__(self, name: str, root: Path, split: str = "train", download: bool = False):
         self.dataset = opened(name, root, split, download)
         self.dataset_name, self.root, self.split = name, root, split
+        self.folder = folder_of(name, root)
         self.title = f"{name} ({split}) under {shown(root)}"
         self.where = f"data.name={name} data.split={split} under data.root={shown(root)}"
+        targets = self._targets()
+        if targets is not None and len(targets) != len(self.dataset):  # else records past the labels fail as images
+            raise UsageError(f"data.name={name}: {shown(self.folder)} is damaged: it holds {len(self.dataset)} images "
+                             f"and {len(targets)} labels: delete it and run with data.download=true for a fresh copy")
+
+    def _targets(self) -> Any:
+        if self.dataset_name == "STL10":
+            return self.dataset.labels
+        return getattr(self.dataset, "targets", None)  # CelebA's are attributes, read per record
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -87,45 +129,37 @@ class Torchvision(Source):
     def name(self, index: int) -> str:
         return f"{self.dataset_name} {self.split} record {index}"
 
-    def _folders(self) -> list[Path]:
-        dataset = self.dataset
-        if hasattr(dataset, "raw_folder"):  # MNIST, FashionMNIST
-            return [Path(dataset.raw_folder)]
-        if hasattr(dataset, "base_folder"):
-            return [Path(dataset.root, dataset.base_folder)]
-        return [Path(db.root) for db in dataset.dbs]  # LSUN's LMDB folders
-
     def state(self) -> str:
-        files = sorted(Path(folder, name) for top in self._folders() for folder, _, names in os.walk(top) for name in names)
-        return stats_digest(self.root, files)
+        files = sorted(Path(folder, name) for folder, _, names in os.walk(self.folder) for name in names)
+        return content_digest(self.root, files)
 
     def key(self) -> str:
-        return f"{self.dataset_name}-{self.split.replace(',', '+')}-{place(self.root)}"
+        return f"{self.dataset_name}-{self.split}-{place(self.root)}"
 
     @property
     def classes(self) -> list[str]:
         if self.dataset_name == "CelebA" or (self.dataset_name == "STL10" and "unlabeled" in self.split):
             return []  # CelebA's targets are 40 attributes, not classes; STL10's unlabeled images have none
-        return list(self.dataset.classes)
+        return [str(name) for name in self.dataset.classes]
 
     def labels(self) -> list[int] | None:
-        if not self.classes:
-            return None
-        dataset = self.dataset
-        if self.dataset_name == "LSUN":  # each category's LMDB in turn
-            return [bisect.bisect_right(dataset.indices, index) for index in range(len(dataset))]
-        targets = dataset.labels if self.dataset_name == "STL10" else dataset.targets
-        return [int(target) for target in targets]
+        return [int(target) for target in self._targets()] if self.classes else None
 
 
 class TorchvisionDataModule(ImageDataModule):
     """Batches of a torchvision dataset (see ImageDataModule for the options). name: its class,
     e.g. CIFAR10; root: the folder torchvision keeps it in; split: train, test, ... (LSUN:
-    train, val, or categories such as bedroom_train); download: fetch it into root if missing."""
+    train, val, or categories such as bedroom_train); download: fetch it into root if missing.
+    LSUN's list of keys is kept in cache_dir (lsun.py)."""
 
     def __init__(self, name: str, root: str = "data", split: str = "train", download: bool = False, **options: Any):
         super().__init__(**options)
         self.name, self.root, self.split, self.download = name, Path(root).expanduser(), split, download
 
-    def _source(self) -> Torchvision:
-        return Torchvision(self.name, self.root, self.split, self.download)
+    def _source(self) -> Source:
+        if self.name != "LSUN":
+            return Torchvision(self.name, self.root, self.split, self.download)
+        if self.download:
+            raise UsageError("data.download=true: torchvision cannot download LSUN; get it with LSUN's own "
+                             "download.py (github.com/fyu/lsun) into data.root")
+        return Lsun(self.root, self.split, self.cache_dir)

@@ -11,20 +11,22 @@ from torch import Tensor
 
 from dcgan.errors import UsageError
 
-# Rows of distances held at once: 1024 x 50,000 in float32 is 200 MB, where all of a
-# 50,000 x 50,000 matrix would be 10 GB.
-CHUNK = 1024
+# Rows of distances held at once: 512 x 50,000 in float64 is 200 MB, where all of a
+# 50,000 x 50,000 matrix would be 20 GB.
+CHUNK = 512
 
 
 def _distances(a: Tensor, b: Tensor, chunk: int) -> Iterator[Tensor]:
     """Euclidean distances from `chunk` rows of a at a time to all of b: (chunk, len(b)) blocks.
-    In float32, as both papers' code and torch-fidelity: its rounding (cdist's |a|^2 + |b|^2 - 2ab,
-    about 1e-6 of a distance) decides only a point that close to a ball's edge (none of a million
-    pairs of 2048-D features, measured; but exact ties, e.g. a fake copying a real point, fall
-    either side), where float64 takes twice as long on a CPU, up to 64 times on a consumer GPU."""
-    a, b = a.float(), b.float()
+    Computed in float64 and rounded to float32, as prdc's (scikit-learn upcasts float32 features
+    and returns float32 distances): a distance met twice (a fake copying a real point, a set scored
+    against itself) then rounds to the same number both times, so the ball-edge ties that these
+    cases are made of are decided as in the authors' code (cdist's |a|^2 + |b|^2 - 2ab in float32
+    would leave about 1e-3 of a distance of noise on them). Float64 costs twice float32's time on
+    a CPU, up to 64 times on a consumer GPU."""
+    a, b = a.double(), b.double()
     for start in range(0, len(a), chunk):
-        yield torch.cdist(a[start : start + chunk], b)
+        yield torch.cdist(a[start : start + chunk], b).float()
 
 
 def _check_k(k: int, *sets: Tensor) -> None:
@@ -64,14 +66,20 @@ def precision_recall(real: Tensor, fake: Tensor, k: int = 3, real_radii: Tensor 
 
 def density_coverage(real: Tensor, fake: Tensor, k: int = 5, real_radii: Tensor | None = None,
                      chunk: int = CHUNK) -> tuple[Tensor, Tensor]:
-    """(density, coverage): how many real balls hold each fake, over k and averaged (1 when G
-    matches the real distribution, above 1 where fakes crowd dense real regions), and the fraction
-    of reals whose nearest fake lies in their own ball. Balls are closed (<=, as torch-fidelity's
-    precision): the authors' `<` leaves out a point on the edge, and every point whose radius is 0
-    (k neighbours at the same spot, as in discrete features).
+    """(density, coverage) as Naeem et al.'s prdc computes them: how many real balls hold each
+    fake, over k and averaged (1 when G matches the real distribution, above 1 where fakes crowd
+    dense real regions), and the fraction of reals whose nearest fake lies in their own ball.
+    Balls are open (distance < radius, prdc's `<`): a set scored against itself has density 1, as
+    each real ball then holds k of its points (itself and k - 1 neighbours, the k-th on its edge).
     real_radii: knn_radii(real, k), if kept."""
     _check_k(k, real, fake)
     real_radii = _real_radii(real, k, real_radii, chunk)
-    balls = torch.cat([(d <= real_radii).sum(1) for d in _distances(fake, real, chunk)])  # (M,)
-    nearest = torch.cat([d.min(1).values for d in _distances(real, fake, chunk)])  # (N,)
-    return balls.double().sum() / (k * len(fake)), (nearest <= real_radii).double().mean()
+    # Rows are reals, as prdc's distance_real_fake and as knn_radii's rows: a distance and the
+    # radius it meets are the same computation when a fake equals a real point.
+    inside, nearest = 0, []
+    for start, d in zip(range(0, len(real), chunk), _distances(real, fake, chunk)):  # (chunk, M)
+        radii = real_radii[start : start + chunk, None]
+        inside += int((d < radii).sum())
+        nearest.append(d.min(1).values)
+    covered = torch.cat(nearest) < real_radii  # (N,)
+    return torch.tensor(inside / (k * len(fake)), dtype=torch.float64), covered.double().mean()

@@ -1,34 +1,25 @@
-"""Every score of generated images, from features computed once per image: FID and KID
-(torchmetrics), the Inception Score (from the extractor's class logits), improved precision and
-recall, density and coverage, and for class-conditional models the intra-class FID (the mean of
-each class's FID, its fakes against its real images: Miyato & Koyama 2018). The training callback
-and evaluate.py both call scores(), so the numbers during training and after are the same maths."""
+"""Every score of generated images, from features computed once per image: FID, KID and the
+Inception Score by torch-fidelity's own functions and protocol (its statistics, its KID subsets
+and polynomial kernel, its IS splits and shuffling, its seed), improved precision and recall,
+density and coverage, and for class-conditional models the intra-class FID (the mean of each
+class's FID, its fakes against its real images: Miyato & Koyama 2018). The training callback and
+evaluate.py both call scores(), so the numbers during training and after are the same maths."""
 
-import warnings
 from collections.abc import Sequence
 
 import torch
-from torch import Tensor, nn
-from torchmetrics.image.fid import FrechetInceptionDistance
-from torchmetrics.image.kid import KernelInceptionDistance
+from torch import Tensor
+from torch_fidelity.defaults import DEFAULTS
+from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+from torch_fidelity.metric_kid import kid_features_to_metric
 
 from dcgan.errors import UsageError
 from dcgan.metrics.inception_score import inception_score
 from dcgan.metrics.manifold import density_coverage, precision_recall
 
-
-class GivenFeatures(nn.Module):
-    """torchmetrics' FID and KID receive features computed once, not images (no second pass)."""
-
-    def __init__(self, num_features: int):
-        super().__init__()
-        self.num_features = num_features
-
-    def forward(self, features: Tensor) -> Tensor:
-        return features
-
-
 METRICS = ("fid", "kid", "is", "precision", "recall", "density", "coverage", "intra_fid")
+KID_SUBSETS = DEFAULTS["kid_subsets"]  # 100
+KID_SEED = DEFAULTS["rng_seed"]  # 2020: which subsets KID draws (numpy's RandomState, not torch's streams)
 
 
 def check_metrics(chosen: Sequence[str]) -> None:
@@ -38,25 +29,25 @@ def check_metrics(chosen: Sequence[str]) -> None:
                          f"choose from {', '.join(METRICS)}")
 
 
+# torch-fidelity's functions take the generated set first (its input1), the real one second, as
+# calculate_metrics calls them; its subsets and eigenvalues follow that order. Features are handed
+# over in float32, as its extractor gives them: extract()'s float64 holds float32 values exactly.
+
 def fid(real: Tensor, fake: Tensor) -> Tensor:
-    metric = FrechetInceptionDistance(feature=GivenFeatures(real.shape[1]), sync_on_compute=False).to(real.device)
-    metric.update(real.double(), real=True)
-    metric.update(fake.double(), real=False)
-    return metric.compute()
+    """torch-fidelity's FID: means and covariances in numpy, the trace of the product's square root
+    from its eigenvalues."""
+    stats = [fid_features_to_statistics(features.detach().float().cpu()) for features in (fake, real)]
+    return torch.tensor(fid_statistics_to_metric(*stats, verbose=False)["frechet_inception_distance"], dtype=torch.float64)
 
 
 def kid(real: Tensor, fake: Tensor, subset_size: int) -> Tensor:
-    """The mean over 100 subsets of subset_size (at most the smaller set's size), drawn from a
-    fixed seed: the same features give the same KID, and training's random streams are untouched."""
-    with warnings.catch_warnings():  # "KID keeps all features": it is given them, here
-        warnings.simplefilter("ignore")
-        metric = KernelInceptionDistance(feature=GivenFeatures(real.shape[1]), sync_on_compute=False,
-                                         subset_size=min(subset_size, len(real), len(fake))).to(real.device)
-    metric.update(real.double(), real=True)
-    metric.update(fake.double(), real=False)
-    with torch.random.fork_rng(devices=[]):  # torchmetrics draws the subsets with torch's CPU generator
-        torch.manual_seed(0)
-        return metric.compute()[0]
+    """torch-fidelity's KID: the mean unbiased MMD^2 of its cubic polynomial kernel over KID_SUBSETS
+    subsets of subset_size (at most the smaller set's size) per set, drawn with KID_SEED: the same
+    features give the same KID, and training's random streams are untouched."""
+    size = min(subset_size, len(real), len(fake))
+    value = kid_features_to_metric(fake.detach().float().cpu(), real.detach().float().cpu(), kid_subsets=KID_SUBSETS,
+                                   kid_subset_size=size, rng_seed=KID_SEED, verbose=False)
+    return torch.tensor(value["kernel_inception_distance_mean"], dtype=torch.float64)
 
 
 def scores(metrics: Sequence[str], real: Tensor, fake: Tensor, fake_logits: Tensor | None = None,

@@ -1,6 +1,8 @@
 """Adaptive discriminator augmentation, ADA (Karras et al. 2020, "Training Generative Adversarial
-Networks with Limited Data"): DiffAugment's operations (augment.py), each applied to each image
-D sees with probability p, and p adapted to how much D overfits.
+Networks with Limited Data"): each augmentation applied to each image D sees with probability p,
+and p adapted to how much D overfits. The augmentations are ADA's own pipeline (ada_pipeline.py;
+'bgc', the paper's, by default), or, with pipeline="diffaugment", DiffAugment's operations
+(augment.py), each applied with probability p as a whole.
 
 The overfitting heuristic is r_t = E[sign(D(real))] over the real images of `interval` D
 updates (all ranks'): near 0 while D cannot tell training images from others, towards 1 as it
@@ -17,25 +19,35 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from dcgan.model.ada_pipeline import PIPELINES, AdaPipeline
 from dcgan.model.augment import POLICIES, DiffAugment
+
+ADA_PIPELINES = (*PIPELINES, "diffaugment")
 
 
 class AdaptiveAugment(nn.Module):
-    """policies: augment.py's, in order (None: all of them); target: r_t's target (0.6, the
-    paper's); interval: iterations between adjustments (4); kimg: thousands of real images for p
-    to go from 0 to 1 (500); p: where p starts."""
+    """pipeline: one of ADA_PIPELINES; policies: with "diffaugment", augment.py's, in order (None:
+    all of them); target: r_t's target (0.6, the paper's); interval: iterations between
+    adjustments (4); kimg: thousands of real images for p to go from 0 to 1 (500); p: where p
+    starts."""
 
-    def __init__(self, policies: list[str] | None = None, target: float = 0.6, interval: int = 4,
-                 kimg: float = 500, p: float = 0.0):
+    def __init__(self, pipeline: str = "bgc", policies: list[str] | None = None, target: float = 0.6,
+                 interval: int = 4, kimg: float = 500, p: float = 0.0):
         super().__init__()
-        self.operations = DiffAugment(list(policies or POLICIES)).operations
+        if pipeline == "diffaugment":
+            self.pipeline, self.operations = None, DiffAugment(list(policies or POLICIES)).operations
+        else:  # options.py has checked that no policies come with it
+            self.pipeline, self.operations = AdaPipeline(PIPELINES[pipeline]), []
         self.target, self.interval, self.kimg = target, interval, kimg
         self.register_buffer("p", torch.tensor(float(p)))
         self.register_buffer("rt", torch.tensor(0.0))  # the latest r_t, for the logs
         self.register_buffer("signs", torch.zeros(2))  # sum of sign(D(real)), and how many, since the last adjustment
 
     def forward(self, images: Tensor, generator: torch.Generator) -> Tensor:
-        """images (B, C, H, W), each operation applied to each image with probability p."""
+        """images (B, C, H, W), each transform (or DiffAugment operation) applied to each image
+        with probability p."""
+        if self.pipeline is not None:
+            return self.pipeline(images, self.p, generator)
         for operation in self.operations:
             chosen = torch.rand(images.shape[0], 1, 1, 1, device=images.device, generator=generator) < self.p
             images = torch.where(chosen, operation(images, generator), images)

@@ -16,6 +16,7 @@ RESUMED_AS_TRAINED = {
     "generator": "model.generator", "discriminator": "model.discriminator", "ema_decay": "model.ema_decay",
     "num_classes": "classes (data.labels)",
     "n_critic": "model.n_critic",  # global_step and the loader's position count its steps
+    "lr_decay": "model.lr_decay",  # the schedulers' states in the checkpoint (none: there are none)
 }
 MIRRORED = {"nz", "ngf", "ndf", "channels", "image_size", "norm", "num_classes"}  # network arguments the keys above set
 

@@ -12,6 +12,7 @@ from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor, nn
 
 from dcgan.errors import TrainingDiverged, UsageError
+from dcgan.model import schedule
 from dcgan.model.ada import AdaptiveAugment
 from dcgan.model.augment import DiffAugment
 from dcgan.model.losses import LOSSES
@@ -41,11 +42,13 @@ class DCGAN(pl.LightningModule):
         r1_interval: int = 1,
         gp_lambda: float = 0.0,
         n_critic: int = 1,
+        g_fresh_latents: bool = False,
         lr: float = 2e-4,
         lr_g: float | None = None,
         lr_d: float | None = None,
         beta1: float = 0.5,
         beta2: float = 0.999,
+        lr_decay: Literal["none", "linear"] = "none",
         d_norm: Literal["batch", "none", "layer", "instance"] = "batch",
         spectral_norm: Literal["none", "d", "g", "both"] = "none",
         generator: dict[str, Any] | None = None,
@@ -58,6 +61,7 @@ class DCGAN(pl.LightningModule):
         ada_interval: int = 4,
         ada_kimg: float = 500,
         ada_p: float = 0.0,
+        ada_pipeline: str = "bgc",
         ema_decay: float | None = None,
         channels_last: bool | None = None,
         compile: bool | str = False,
@@ -67,16 +71,19 @@ class DCGAN(pl.LightningModule):
         what was built is kept in the hyperparameters, so checkpoints rebuild it. loss: one of
         losses.LOSSES. r1_gamma, r1_interval, gp_lambda: the R1 and WGAN-GP penalties
         (regularizers.py; 0: none). n_critic: D updates per G update, each on its own real batch.
-        lr_g, lr_d: each network's Adam rate (None: lr). spectral_norm: on D, G or both.
+        g_fresh_latents: G's update on latents of its own (False: on D's last fake batch, as the
+        seed). lr_g, lr_d: each network's Adam rate (None: lr); lr_decay: both over the run
+        (schedule.py). spectral_norm: on D, G or both.
         num_classes: train class-conditional G and D (the data's classes, from train.py; 0: not);
         class_names: what each label is, in order (recorded: checkpoints say what they learned).
         fake_classes: the classes of D's fake images: "data", those of the real batch beside them
         (the data's class frequencies, and a gradient penalty's point between a real and a fake
         image stays within one class, as in Gulrajani et al.'s conditional code), or "uniform".
         augment: DiffAugment policies applied to every image D sees (augment.py). ada_target:
-        adapt the probability of each (ADA, ada.py; the paper's 0.6; None: always applied), by
-        r_t every ada_interval iterations, at the speed of ada_kimg thousand images from 0 to 1,
-        starting from ada_p; with ADA, augment None means every policy.
+        ADA (ada.py; the paper's 0.6; None: off): ada_pipeline's transforms (ADA's "bgc" or
+        another group of ada_pipeline.py; "diffaugment": the augment policies, None meaning all)
+        each applied with a probability p, adapted toward r_t = ada_target every ada_interval
+        iterations, at the speed of ada_kimg thousand images from 0 to 1, starting from ada_p.
         ema_decay: keep an exponential moving average of G's weights (e.g. 0.999) and sample
         from it; None trains and samples exactly as the seed. channels_last: NHWC weights and
         batches; None: on CPU only, where it measured faster (on an H200 it was slower; README,
@@ -104,7 +111,7 @@ class DCGAN(pl.LightningModule):
             with_spectral_norm(self.discriminator)
         self.loss = LOSSES[loss]()
         if ada_target is not None:  # a submodule: p is in the state_dict, so checkpoints keep it
-            self.augment = AdaptiveAugment(augment, ada_target, ada_interval, ada_kimg, ada_p)
+            self.augment = AdaptiveAugment(ada_pipeline, augment, ada_target, ada_interval, ada_kimg, ada_p)
         else:
             self.augment = DiffAugment(augment) if augment else None
         self.regularizers = [*([R1(r1_gamma, r1_interval)] if r1_gamma else []),
@@ -185,6 +192,10 @@ class DCGAN(pl.LightningModule):
                            "its batch, which the penalties' papers never do (WGAN-GP's critic must judge each image "
                            "on its own); set model.d_norm=layer or model.d_norm=none")
 
+    def on_train_start(self) -> None:
+        # The decay's length needs the loader's, which configure_optimizers runs too early to know.
+        self._schedulers = schedule.start(self.lr_schedulers(), self.trainer, self.hparams.n_critic)
+
     def sample_latents(self, n: int) -> Tensor:
         """(n, nz, 1, 1) latents drawn from a stream seeded by (seed, rank, iteration): every rank
         gets its own fake batch (one global seed would give them all the same), and a resumed run
@@ -220,9 +231,11 @@ class DCGAN(pl.LightningModule):
         scale = self._grad_scale()
 
         # (1) D, n_critic times (the seed: once), on a real batch and a separate fake batch. G runs
-        # once per D update, with autograd only the last time: G's update reuses that fake batch.
+        # once per D update, with autograd only the last time: G's update reuses that fake batch
+        # (unless it draws its own, model.g_fresh_latents).
+        fresh = self.hparams.g_fresh_latents
         for k in range(n_critic):
-            with torch.set_grad_enabled(k == n_critic - 1):
+            with torch.set_grad_enabled(k == n_critic - 1 and fresh):
                 fake = generate(generator, latents[k], fake_labels[k])  # (B, C, S, S)
             real_logits = self._judge(discriminator, reals[k], real_labels[k])
             if isinstance(self.augment, AdaptiveAugment):
@@ -241,9 +254,13 @@ class DCGAN(pl.LightningModule):
             self.manual_backward(loss_d + penalty)
             opt_d.step()
 
-        # (2) G, on the last fake batch, through the updated D. D's weight gradients are not
-        # needed here (the seed computes and discards them), so skip them, and use the plain D:
-        # its DDP wrapper would wait for those gradients.
+        # (2) G, on the last fake batch, through the updated D; or on latents of its own, drawn
+        # on from this iteration's stream (SN-GAN's, WGAN-GP's and Mimicry's code draw new ones).
+        # D's weight gradients are not needed here (the seed computes and discards them), so skip
+        # them, and use the plain D: its DDP wrapper would wait for those gradients.
+        if fresh:
+            z = torch.randn(latents[-1].shape, device=self.device, generator=self._latent_rng)
+            fake = generate(generator, z, fake_labels[-1])
         self.discriminator.requires_grad_(False)
         gen_logits = self._judge(plain_discriminator, fake, fake_labels[-1])
         loss_g = self.loss.generator(gen_logits)
@@ -251,6 +268,8 @@ class DCGAN(pl.LightningModule):
         self.manual_backward(loss_g)
         opt_g.step()
         self.discriminator.requires_grad_(True)
+        for scheduler in self._schedulers:  # once per G update (model.lr_decay)
+            scheduler.step()
         if self.generator_ema is not None:
             self._update_ema()
         if isinstance(self.augment, AdaptiveAugment):  # all ranks' r_t: every rank keeps the same p
@@ -295,15 +314,18 @@ class DCGAN(pl.LightningModule):
         for ema_buffer, buffer in zip(self.generator_ema.buffers(), self.generator.buffers()):
             ema_buffer.copy_(buffer)
 
-    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+    def configure_optimizers(self) -> list[torch.optim.Optimizer] | tuple[list, list]:
         # Measured (README, Performance): fused Adam is fastest on CUDA, the multi-tensor foreach
         # one on CPU (fused and the default per-parameter loop are slower there).
         hp = self.hparams
         kernel = {"fused": True} if self.device.type == "cuda" else {"foreach": True}
-        return [
+        optimizers = [
             torch.optim.Adam(self.generator.parameters(), lr=hp.lr_g or hp.lr, betas=(hp.beta1, hp.beta2), **kernel),
             torch.optim.Adam(self.discriminator.parameters(), lr=hp.lr_d or hp.lr, betas=(hp.beta1, hp.beta2), **kernel),
         ]
+        # Returned, schedulers are in Lightning's checkpoints and resumed with them; training_step steps them.
+        schedulers = schedule.build(hp.lr_decay, optimizers)
+        return (optimizers, schedulers) if schedulers else optimizers
 
 
 def generate(generator: nn.Module, z: Tensor, labels: Tensor | None) -> Tensor:

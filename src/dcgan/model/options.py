@@ -4,7 +4,9 @@ built, before any work, each with one line naming the option and what it accepts
 from typing import Any
 
 from dcgan.errors import UsageError
+from dcgan.model.ada import ADA_PIPELINES
 from dcgan.model.losses import LOSSES
+from dcgan.model.schedule import LR_DECAYS
 
 COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")  # the others replay CUDA graphs, see the error below
 
@@ -25,6 +27,10 @@ def check_options(options: dict[str, Any]) -> None:
             raise UsageError(f"{name} must be 0 (off) or positive, e.g. 10, got {options[name]}")
     if options["loss"] not in LOSSES:
         raise UsageError(f"loss={options['loss']!r} is not one of {', '.join(LOSSES)}")
+    if options["lr_decay"] not in LR_DECAYS:
+        raise UsageError(f"lr_decay={options['lr_decay']!r} is not one of {', '.join(LR_DECAYS)}")
+    if not isinstance(options["g_fresh_latents"], bool):
+        raise UsageError(f"g_fresh_latents={options['g_fresh_latents']!r} must be true or false")
     if options["spectral_norm"] not in ("none", "d", "g", "both"):
         raise UsageError(f"spectral_norm={options['spectral_norm']!r} is not one of none, d, g, both")
     if options["ada_target"] is not None and not 0 < options["ada_target"] < 1:
@@ -33,6 +39,12 @@ def check_options(options: dict[str, Any]) -> None:
         raise UsageError(f"ada_p={options['ada_p']} must be in [0, 1]: the probability ADA starts from")
     if not options["ada_kimg"] > 0:
         raise UsageError(f"ada_kimg must be positive, e.g. 500 (the ADA paper's), got {options['ada_kimg']}")
+    if options["ada_pipeline"] not in ADA_PIPELINES:
+        raise UsageError(f"ada_pipeline={options['ada_pipeline']!r} is not one of {', '.join(ADA_PIPELINES)} "
+                         "(bgc: the ADA paper's; diffaugment: model.augment's policies, each with probability p)")
+    if options["ada_target"] is not None and options["augment"] and options["ada_pipeline"] != "diffaugment":
+        raise UsageError(f"augment={options['augment']} picks DiffAugment policies, which ADA's {options['ada_pipeline']} "
+                         "pipeline does not take: set model.augment=null, or model.ada_pipeline=diffaugment to adapt them")
     ema_decay, compile = options["ema_decay"], options["compile"]
     if ema_decay is not None and not 0 < ema_decay < 1:
         raise UsageError(f"ema_decay={ema_decay} must be in (0, 1), e.g. 0.999, or null for none")

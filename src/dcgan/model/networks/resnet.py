@@ -8,6 +8,7 @@ counts match its. No spectral norm here: model.spectral_norm applies it (parts.w
 
 import math
 from itertools import pairwise
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -152,11 +153,19 @@ class Generator(nn.Module):
 
 class Discriminator(nn.Module):
     """Maps images (B, channels, image_size, image_size) to logits (B,); with num_classes, also
-    labels (B,), by projection (Miyato & Koyama 2018). ndf: None is the reference's width."""
+    labels (B,), by projection (Miyato & Koyama 2018). ndf: None is the reference's width.
+    pooling: of the last features over H and W, "sum" as SN-GAN's D, or "mean" as the WGAN-GP
+    critics of Gulrajani et al.'s ResNet code and Mimicry (nets/wgan_gp): the same network, its
+    last layer seeing 1/(H*W) of the sum (1/64 at 32x32), which changes how a penalty on its
+    gradient and the optimiser's steps act on it."""
 
-    def __init__(self, ndf: int | None = None, channels: int = 3, image_size: int = 32, num_classes: int = 0):
+    def __init__(self, ndf: int | None = None, channels: int = 3, image_size: int = 32, num_classes: int = 0,
+                 pooling: Literal["sum", "mean"] = "sum"):
         super().__init__()
         check_image_size(image_size)
+        if pooling not in ("sum", "mean"):
+            raise UsageError(f"pooling={pooling!r} is not one of sum, mean")
+        self.pooling = pooling
         default, shifts, halving = D_ARCH[image_size]
         widths = stage_widths("ndf", ndf, default, shifts)
         self.blocks = nn.Sequential(OptimizedDBlock(channels, widths[0]), *(
@@ -166,7 +175,8 @@ class Discriminator(nn.Module):
         self.embed = glorot(nn.Embedding(num_classes, widths[-1]), 1.0) if num_classes else None
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
-        h = F.relu(self.blocks(x)).sum((2, 3))  # (B, ndf): global sum pooling
+        h = F.relu(self.blocks(x))
+        h = h.sum((2, 3)) if self.pooling == "sum" else h.mean((2, 3))  # (B, ndf)
         logits = self.linear(h).flatten()
         if self.embed is None:
             return logits

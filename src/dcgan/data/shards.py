@@ -1,0 +1,77 @@
+"""Writing any source's images as litdata shards (shards.py; read back by stream.py): decoded at
+the run's size, records that cannot be decoded left out and counted, into a folder that holds
+nothing else. litdata's writer deletes every *.bin and index.json in its output folder, so a
+folder is written only when it is empty, missing, or shards.py's own (its META and chunks only)."""
+
+import json
+import re
+from typing import Any
+
+from dcgan.data.cache import decoded
+from dcgan.data.module import ImageDataModule, checked_labels
+from dcgan.data.source import said
+from dcgan.data.stream import META, checked_chunks, filesystem, litdata
+from dcgan.errors import UsageError
+
+# what shards.py and litdata's writer leave in an output folder (N.index.json: a writer's part, while it runs)
+OWN = re.compile(r"(dcgan\.json|index\.json|\d+\.index\.json|chunk-\d+-\d+(\.\w+)?\.bin|\.checkpoints)")
+
+
+class _Record:
+    """A source's record as a chunk's item (picklable, for litdata's writer processes)."""
+
+    def __init__(self, datamodule: ImageDataModule):
+        self.source, self.size, self.channels = datamodule.source, datamodule.image_size, datamodule.channels
+        self.labels = checked_labels(datamodule.source) if datamodule.labels else None
+
+    def __call__(self, index: int):
+        try:
+            image = self.source.read(index, self.size, self.channels)
+        except Exception:  # noqa: BLE001 a record that cannot be decoded is left out, as training skips it
+            return
+        yield {"image": image.transpose(2, 0, 1).copy(), "label": self.labels[index] if self.labels else -1}
+
+
+def claimed(output_dir: str) -> None:
+    """Make output_dir shards.py's (META saying it is being written), or refuse it: a file, or a
+    folder holding anything shards.py did not write (litdata's writer would delete its *.bin)."""
+    fs, path = filesystem(output_dir, "output_dir")
+    try:
+        if fs.isfile(path):
+            raise UsageError(f"output_dir={output_dir} is a file: name a new or empty folder for the shards")
+        names = [name.rstrip("/").rsplit("/", 1)[-1] for name in fs.ls(path, detail=False)] if fs.isdir(path) else []
+        foreign = sorted(name for name in names if not OWN.fullmatch(name))
+        if foreign or (names and META not in names):
+            shown = ", ".join((foreign or names)[:3]) + (" ..." if len(foreign or names) > 3 else "")
+            raise UsageError(f"output_dir={output_dir} already holds files shards.py did not write ({shown}); writing "
+                             "shards there would delete its *.bin and index.json files: name a new or empty folder")
+        fs.makedirs(path, exist_ok=True)
+        with fs.open(f"{path.rstrip('/')}/{META}", "w") as file:  # an unfinished write is shards.py's to redo
+            json.dump({"writing": True}, file)
+    except OSError as error:
+        raise UsageError(f"output_dir={output_dir} cannot be written ({said(error)}): name a folder you can write to") \
+            from None
+
+
+def write_shards(datamodule: ImageDataModule, output_dir: str, chunk_bytes: str = "64MB") -> int:
+    """Write datamodule's images, decoded at its image_size and channels, as litdata chunks in
+    output_dir, with META beside them; returns how many were written."""
+    source = datamodule.source
+    streaming = litdata()
+    wanted = range(len(source))
+    if datamodule.on_bad_image == "error":  # refused before a shard is written, as training would refuse it
+        _, bad = decoded(source, datamodule.image_size, datamodule.channels, datamodule.cache_dir,
+                         datamodule.num_workers, pixels=False)
+        datamodule._handle_bad(bad)
+    claimed(output_dir)
+    streaming.optimize(fn=_Record(datamodule), inputs=list(wanted), output_dir=output_dir, chunk_bytes=chunk_bytes,
+                       num_workers=max(1, datamodule.num_workers), mode="overwrite", verbose=False)
+    count = sum(chunk["chunk_size"] for chunk in checked_chunks(output_dir, "output_dir"))
+    if not count:
+        raise UsageError(f"{source.where}: none of its {len(source)} images can be read, so no shards were written")
+    meta: dict[str, Any] = {"image_size": datamodule.image_size, "channels": datamodule.channels, "images": count,
+                            "classes": source.classes if datamodule.labels else [], "from": source.where}
+    fs, path = filesystem(output_dir, "output_dir")
+    with fs.open(f"{path.rstrip('/')}/{META}", "w") as file:  # last: it vouches for the chunks
+        json.dump(meta, file)
+    return count
