@@ -109,7 +109,7 @@ def evaluate(cfg: DictConfig) -> dict:
 
     source = datamodule.source
     key = {"data": source.key(), "image_size": size, "channels": channels, "features": features_name,
-           "network": network, "resize": cfg.resize, "count": count, "subset": real_subset, "labels": labelled}
+           "network": network, "resize": cfg.resize, "count": count, "labels": labelled}
     real, real_labels, kept = reference_features(real_features, cfg.cache_dir, key, source.state())
 
     # The generated side: num_fake samples of the checkpoint's G, or the folder's images.

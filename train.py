@@ -86,15 +86,23 @@ def train(cfg: DictConfig) -> dict[str, float]:
             (output_dir / UNRANKED).write_text(missing + "\n")
             print(f"warning: {missing}", file=sys.stderr)
         saved = next((Path(cb.dirpath) for cb in callbacks if isinstance(cb, RunCheckpoints)), None)
-        console.finished(output_dir, metrics, saved, longer(trainer))
+        console.finished(output_dir, metrics, saved, *longer(trainer))
     return metrics
 
 
-def longer(trainer: "pl.Trainer") -> str:
-    """The option that makes a resumed run train as long again as this one did."""
-    if trainer.max_epochs and trainer.max_epochs > 0:
-        return f"trainer.max_epochs={2 * trainer.max_epochs}"
-    return f"trainer.max_steps={2 * trainer.max_steps}" if trainer.max_steps > 0 else ""
+def longer(trainer: "pl.Trainer") -> list[str]:
+    """The options that make a resumed run train as long again as this one did: each limit it was
+    given doubled (max_epochs, max_steps, max_time), since any of them may be the one that stopped it,
+    and a resumed run counts all three from its checkpoint (Lightning's Timer keeps the time spent)."""
+    from pytorch_lightning.callbacks import Timer
+
+    more = [f"trainer.{name}={2 * limit}" for name in ("max_epochs", "max_steps")
+            if (limit := getattr(trainer, name)) is not None and limit > 0]
+    timer = next((cb for cb in trainer.callbacks if isinstance(cb, Timer)), None)
+    if timer is not None and timer._duration is not None:  # Lightning keeps the limit as seconds only
+        days, rest = divmod(int(2 * timer._duration), 86400)
+        more.append(f"trainer.max_time={days:02d}:{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}")
+    return more
 
 
 def describe_data(cfg: DictConfig, datamodule: "pl.LightningDataModule", trainer: "pl.Trainer") -> str:
@@ -173,9 +181,33 @@ def check_launcher(argv: list[str]) -> None:
                              'installed: pip install -e ".[slurm]"') from None
 
 
+def trainer_arguments(argv: list[str]) -> list[str]:
+    """`trainer.<name>=<value>` for any argument of Lightning's Trainer, as README promises: Hydra
+    adds a key that conf/trainer/ does not list only when asked with ++ (add or override), so such
+    an override gets one; a name that is no argument of the Trainer is one line with the closest."""
+    listed = OmegaConf.load(Path(__file__).parent / "conf" / "trainer" / "default.yaml")
+    unlisted = {i: name for i, argument in enumerate(argv) if i and not argument.startswith(("+", "~"))
+                and (name := argument.partition("=")[0].removeprefix("trainer.")) != argument.partition("=")[0]
+                and "=" in argument and name.split(".")[0] not in listed}
+    if not unlisted:
+        return argv
+    import difflib
+    import inspect
+
+    from pytorch_lightning import Trainer  # seconds; only for a key conf/trainer/ does not list
+
+    known = [name for name in inspect.signature(Trainer.__init__).parameters if name != "self"]
+    for i, name in unlisted.items():
+        if name.split(".")[0] not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean trainer.{close[0]}?" if close else f"valid: {', '.join(known)}"
+            raise SystemExit(f"error: trainer.{name} is not an argument of pytorch_lightning.Trainer: {hint}")
+    return [f"++{argument}" if i in unlisted else argument for i, argument in enumerate(argv)]
+
+
 if __name__ == "__main__":
     if under_torchrun() and sweeping(sys.argv):
         raise SystemExit(SWEEP_UNDER_TORCHRUN)
     check_launcher(sys.argv)
-    sys.argv = folder_unless_chosen(sys.argv)
+    sys.argv = trainer_arguments(folder_unless_chosen(sys.argv))
     main()

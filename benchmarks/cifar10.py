@@ -1,13 +1,18 @@
-"""The field's CIFAR-10 protocol, ready to run: DCGAN, WGAN-GP and SN-GAN (ResNet) trained with
-StudioGAN's and Mimicry's settings (their G updates, batch, optimiser) and scored by evaluate.py
-with each one's sample counts, printed beside the numbers they publish.
+"""The field's CIFAR-10 protocols, ready to run: SN-GAN (ResNet) and WGAN-GP trained as Mimicry trains
+them, and DCGAN, WGAN-GP and SN-GAN with StudioGAN's settings, scored by evaluate.py with each one's
+sample counts. A published number is printed only beside a run of that anchor's own setup, and every
+row says where ours differs from the anchor's.
 
-StudioGAN (configs/CIFAR10/*.yaml over src/config.py's defaults: batch 64, Adam 2e-4 with betas
-(0.5, 0.999), z 128, x-flips, D updates per step 5 unless the file says): scored on 10,000
-generated images against the 10,000 test images. Mimicry (100k G updates, batch 64, n_dis 5,
-Adam 2e-4 with betas (0, 0.9)): 50,000 generated against the 50,000 training images. Where the
-networks differ from theirs it says so: StudioGAN's DCGAN and WGAN-GP use its "deep_conv" CNN,
-here the tutorial's DCGAN at 32x32; the ResNets are Mimicry's layout (src/dcgan/model/networks/resnet.py).
+Mimicry (kwotsin/mimicry, README "Baselines", CIFAR-10): experiment=sngan_cifar10 is its setup, 100K
+G updates, batch 64 for D and G, n_dis 5, Adam 2e-4 with betas (0, 0.9) decayed linearly to 0, G's
+update on latents of its own, the 50,000 training images without flips; scored on 50,000 generated
+images against the 50,000 training images. Its SNGAN32 (model=sngan_resnet) and WGAN-GP 32
+(model=wgan_gp_resnet: no spectral norm, D's features mean-pooled) are layer for layer ours.
+StudioGAN (configs/CIFAR10/*.yaml over src/config.py's defaults: batch 64, Adam 2e-4 with betas (0.5,
+0.999), z 128, x-flips, 5 D updates per step unless the file says): its training settings on our
+networks, scored on 10,000 generated images against the 10,000 test images; its networks are not
+ours (DCGAN and WGAN-GP: its "deep_conv" CNN, here the tutorial's DCGAN; SN-GAN: its ResNet with
+orthogonal init and nearest upsampling, here Mimicry's), so its numbers are not printed.
 
 It needs CIFAR-10 under --root (torchvision's layout; --download fetches it), the Inception
 weights (README, Quality) and a GPU: 100k-200k G updates a setup. --smoke runs the same steps on a
@@ -15,7 +20,7 @@ synthetic CIFAR-10 (random images in its own file format) for a few iterations a
 scored in the digit classifier's features (no Inception weights here): it proves the pipeline,
 not the numbers.
 
-    python benchmarks/cifar10.py --root ~/data [--download] [--suites studiogan mimicry] [--setups dcgan sngan]
+    python benchmarks/cifar10.py --root ~/data [--download] [--suites mimicry studiogan] [--setups sngan wgan_gp]
     python benchmarks/cifar10.py --smoke
 """
 
@@ -24,6 +29,7 @@ import pickle
 import sys
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -37,22 +43,42 @@ from dcgan.data.digits import write_digits  # noqa: E402
 from evaluate import evaluate  # noqa: E402
 from train import train  # noqa: E402
 
+
+class Setup(NamedTuple):
+    iterations: int  # G updates
+    overrides: list[str]  # train.py's
+    published: str | None  # the anchor's number, where this is its setup; None: not its setup
+    differs: str  # where ours differs from the anchor's
+    tiny: list[str]  # --smoke's widths
+
+
+# Where any run of ours differs from Mimicry's: its loader runs on across epochs (a short batch of 16
+# ends each), ours leaves out each epoch's last 80 images, which fill no step of 5 D batches of 64
+# (data/module.py); its spectral norm is its own SNConv2d/SNLinear, ours torch's parametrization (one
+# power iteration a forward in both); its Inception is the TF graph of the FID code, ours evaluate.py's;
+# it reports the mean and spread of several evaluations, this one run's.
+MIMICRY = ("each epoch's last 80 images left out (no whole step); torch's spectral norm; evaluate.py's Inception; "
+           "one run")
 CIFAR = ["data=torchvision", "data.name=CIFAR10", "data.image_size=32", "data.channels=3"]
-SUITES = {  # suite -> (evaluation: num_fake, reference split), {setup: (G updates, overrides, published)}
-    "studiogan": ((10_000, "test"), {
-        "dcgan": (200_000, ["model=dcgan", "model.nz=128", "model.n_critic=2"], "IS 6.64, FID 49.0"),
-        "wgan_gp": (100_000, ["model=wgan_gp", "model.nz=128", "model.lr=2e-4", "model.beta2=0.999"], "IS 7.46, FID 25.9"),
-        "sngan": (100_000, ["model=sngan_resnet", "model.beta1=0.5", "model.beta2=0.999", "data.labels=true"],
-                  "IS 8.68, FID 13.2"),
-    }),
+STUDIOGAN = ["~experiment", *CIFAR, "data.batch_size=64", "data.hflip=true", "model.nz=128"]
+RESNET, TUTORIAL = ["model.generator.ngf=16", "model.discriminator.ndf=16"], ["model.ngf=8", "model.ndf=8"]
+SUITES = {  # suite -> (evaluation: num_fake, reference split), {setup: Setup}
     "mimicry": ((50_000, "train"), {
-        "wgan_gp": (100_000, ["model=sngan_resnet", "model.loss=wasserstein", "model.spectral_norm=none",
-                              "model.gp_lambda=10"], "FID 22.3"),
-        "sngan": (100_000, ["model=sngan_resnet"], "FID 16.8"),
+        "sngan": Setup(100_000, ["experiment=sngan_cifar10"], "IS 7.97, FID 16.77, KID 0.0125", MIMICRY, RESNET),
+        "wgan_gp": Setup(100_000, ["experiment=sngan_cifar10", "model=wgan_gp_resnet"], "IS 7.33, FID 22.29, KID 0.0204",
+                         MIMICRY, RESNET),
+    }),
+    "studiogan": ((10_000, "test"), {
+        "dcgan": Setup(200_000, [*STUDIOGAN, "model=dcgan", "model.n_critic=2", "model.g_fresh_latents=true"], None,
+                       "networks: the tutorial's DCGAN, not StudioGAN's deep_conv", TUTORIAL),
+        "wgan_gp": Setup(100_000, [*STUDIOGAN, "model=wgan_gp", "model.lr=2e-4", "model.beta2=0.999"], None,
+                         "networks: the tutorial's DCGAN (layer norm in D), not StudioGAN's deep_conv", TUTORIAL),
+        "sngan": Setup(100_000, [*STUDIOGAN, "model=sngan_resnet", "model.beta1=0.5", "model.beta2=0.999",
+                                 "model.lr_decay=none", "data.labels=true"], None,
+                       "networks: Mimicry's ResNet (Glorot init, bilinear upsampling), not StudioGAN's (orthogonal, nearest)",
+                       RESNET),
     }),
 }
-SMOKE = {"dcgan": ["model.ngf=8", "model.ndf=8"], "wgan_gp": ["model.ngf=8", "model.ndf=8"],
-         "sngan": ["model.generator.ngf=16", "model.discriminator.ndf=16"]}
 
 
 def config(name: str, overrides: list[str]):
@@ -94,17 +120,17 @@ def main() -> None:
         rows = []
         for suite in args.suites:
             (num_fake, split), setups = SUITES[suite]
-            for setup, (iterations, overrides, published) in setups.items():
-                if setup not in args.setups:
+            for name, setup in setups.items():
+                if name not in args.setups:
                     continue
-                if args.smoke:
-                    iterations, num_fake = 2, 100
-                    overrides = [*overrides, *SMOKE[setup], "data.batch_size=16"]
-                run = out / f"{suite}-{setup}-seed{args.seed}"
-                cfg = config("config", [*CIFAR, f"data.root={root}", f"data.download={args.download}", "data.hflip=true",
-                                        "data.batch_size=64", "~experiment", f"seed={args.seed}", *overrides,
-                                        f"paths.output_dir={run}", "trainer.max_epochs=100000", "~callbacks.quality",
-                                        "callbacks.checkpoints.monitor=null"])
+                iterations, overrides = setup.iterations, setup.overrides
+                if args.smoke:  # not the anchor's setup any more: its number is not printed
+                    iterations, num_fake, overrides = 2, 100, [*overrides, *setup.tiny, "data.batch_size=16"]
+                    setup = setup._replace(published=None, differs=f"smoke run; {setup.differs}")
+                run = out / f"{suite}-{name}-seed{args.seed}"
+                cfg = config("config", [f"data.root={root}", f"data.download={args.download}", f"seed={args.seed}",
+                                        *overrides, f"paths.output_dir={run}", "trainer.max_epochs=100000",
+                                        "~callbacks.quality", "callbacks.checkpoints.monitor=null"])
                 with open_dict(cfg.trainer):
                     cfg.trainer.max_steps = (cfg.model.n_critic + 1) * iterations  # every optimizer step counts
                 train(cfg)
@@ -112,18 +138,18 @@ def main() -> None:
                                                       f"data.root={root}", f"data.split={split}", f"num_fake={num_fake}",
                                                       "metrics=[is,fid,kid,precision,recall]", *features,
                                                       f"cache_dir={out / 'reference'}", "progress=false"]))
-                rows.append((suite, setup, iterations, scored, published))
-                print(f"  {suite} {setup}: IS {scored['metrics']['is']:.2f}, FID {scored['metrics']['fid']:.1f}",
+                rows.append((suite, name, iterations, scored, setup))
+                print(f"  {suite} {name}: IS {scored['metrics']['is']:.2f}, FID {scored['metrics']['fid']:.1f}",
                       file=sys.stderr, flush=True)
     print(f"\nCIFAR-10{' (smoke: synthetic data, digit features; not comparable)' if args.smoke else ''}, seed {args.seed}\n")
-    print("| suite | setup | G updates | samples vs real | IS | FID | precision | recall | published |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for suite, setup, iterations, scored, published in rows:
+    print("| suite | setup | G updates | samples vs real | IS | FID | KID | precision | recall | the anchor's, "
+          "on its own setup | where ours differs |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for suite, name, iterations, scored, setup in rows:
         metrics, protocol = scored["metrics"], scored["protocol"]
-        print(f"| {suite} | {setup} | {iterations:,} | {protocol['num_fake']:,} vs {protocol['num_real']:,} | "
-              f"{metrics['is']:.2f} | {metrics['fid']:.1f} | {metrics['precision']:.2f} | {metrics['recall']:.2f} | "
-              f"{published} |", flush=True)
-
+        print(f"| {suite} | {name} | {iterations:,} | {protocol['num_fake']:,} vs {protocol['num_real']:,} | "
+              f"{metrics['is']:.2f} | {metrics['fid']:.1f} | {metrics['kid']:.4f} | {metrics['precision']:.2f} | "
+              f"{metrics['recall']:.2f} | {setup.published or '- (not its setup)'} | {setup.differs} |", flush=True)
 
 if __name__ == "__main__":
     main()

@@ -3,6 +3,7 @@ distributions, with reflect padding, differentiably; p follows D's overfitting h
 paper's speed, is logged, resumes exactly, and is the same on every rank (resumes of whole runs:
 tests/test_resume.py). The DiffAugment-operations variant stays reachable."""
 
+import functools
 import math
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from dcgan.model.gan import DCGAN
 from train import train
 
 N = 4000  # images per distribution check: a KS distance of 0.04 is ~2.5 times its spread
-SIZE = 64  # the geometric probes' size: fractional shifts (std 8 pixels) stay inside it
+SIZE = 8  # the geometric probes' size: a fractional shift (std 1 pixel) reaches its edge once in ~2,000
 
 
 def test_p_moves_by_the_sign_of_rt_minus_the_target_at_the_papers_speed():
@@ -53,13 +54,14 @@ def test_p_zero_gives_back_every_image_bit_for_bit(channels: int):
     assert not torch.equal(ada(images, torch.Generator().manual_seed(0)), images)
 
 
-def geometry(transform: str, p: float, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+@functools.cache
+def geometry(transform: str, p: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Each image's (A (N, 2, 2), t (N, 2)): the output pixel at x (from the centre) reads the input
     at A x + t, measured on ramps (channel 0: x, channel 1: y), which bilinear sampling keeps exact."""
     centred = torch.arange(SIZE, dtype=torch.float32) - (SIZE - 1) / 2
     y, x = torch.meshgrid(centred, centred, indexing="ij")
-    ramps = torch.stack([x, y, torch.zeros_like(x)]).expand(N, 3, SIZE, SIZE)
-    out = AdaPipeline([transform])(ramps, torch.tensor(p), torch.Generator().manual_seed(seed))
+    ramps = torch.stack([x, y]).expand(N, 2, SIZE, SIZE)  # (N, 2, S, S): only the colour maps need 1 or 3
+    out = AdaPipeline([transform])(ramps, torch.tensor(p), torch.Generator().manual_seed(0))
     c = SIZE // 2
     centre = out[:, :2, c - 1:c + 1, c - 1:c + 1]  # (N, 2, 2, 2): the four pixels at (+-0.5, +-0.5)
     along_x = (centre[..., 1] - centre[..., 0]).mean(-1)  # (N, 2): the input's step per output pixel in x
@@ -67,6 +69,7 @@ def geometry(transform: str, p: float, seed: int = 0) -> tuple[torch.Tensor, tor
     return torch.stack([along_x, along_y], -1), centre.mean((2, 3))
 
 
+@functools.cache
 def colors(transform: str, p: float, channels: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
     """Each image's colour map (M (N, 3, 3), o (N, 3)), out = M rgb + o, read off black, red, green, blue."""
     probe = torch.zeros(N, 3, 2, 2)
@@ -98,8 +101,8 @@ QUARTER = math.pi / 2
 STATED = {
     "xflip": (lambda p: geometry("xflip", p)[0][:, 0, 0], 1, {1.0: 0.5, -1.0: 0.5}),
     "rotate90": (lambda p: turn(geometry("rotate90", p)[0]) / QUARTER, 0, {0.0: 0.25, 1.0: 0.25, 2.0: 0.25, -1.0: 0.25}),
-    "xint": (lambda p: -geometry("xint", p)[1].flatten(), 0,  # uniform within 1/8 of 64 pixels, rounded
-             {**{float(k): 1 / 16 for k in range(-7, 8)}, -8.0: 1 / 32, 8.0: 1 / 32}),
+    "xint": (lambda p: -geometry("xint", p)[1].flatten(), 0,  # uniform within 1/8 of 8 pixels, rounded
+             {-1.0: 1 / 4, 0.0: 1 / 2, 1.0: 1 / 4}),
     "scale": (lambda p: -torch.log2(geometry("scale", p)[0][:, 0, 0]), 0, normal(0.2)),
     "rotate": (lambda p: turn(geometry("rotate", p)[0]), 0, uniform(-math.pi, math.pi)),  # pre + post: still uniform
     "aniso": (lambda p: torch.log2(geometry("aniso", p)[0][:, 1, 1]), 0, normal(0.2)),
@@ -137,3 +140,155 @@ def test_each_transform_reaches_each_image_with_probability_p(transform: str):
     assert changed[0.3] == pytest.approx(0.3 * changed[1.0], abs=0.025)
     if transform == "rotate":
         assert changed[0.3] == pytest.approx(0.3, abs=0.025)
+
+
+def test_greyscale_images_take_brightness_contrast_and_luma_flip_but_no_hue_or_saturation():
+    def grey(transform: str) -> tuple[torch.Tensor, torch.Tensor]:  # (N,) gains and offsets: out = gain x + offset
+        matrix, offset = colors(transform, 1.0, channels=1)
+        return matrix[:, 0, 0], offset[:, 0]
+
+    for transform in ("hue", "saturation"):
+        assert grey(transform)[0].unique().tolist() == [1.0] and grey(transform)[1].unique().tolist() == [0.0]
+    gain = grey("lumaflip")[0]  # grey is the luma axis: flipped, it is negated
+    assert torch.allclose(gain.abs(), torch.ones_like(gain)) and (gain < 0).float().mean() == pytest.approx(0.5, abs=0.025)
+    assert grey("brightness")[1].std() == pytest.approx(0.2, rel=0.05)
+    assert grey("contrast")[0].log2().std() == pytest.approx(0.5, rel=0.05)
+
+
+def test_geometric_transforms_pad_by_reflection_as_torch_does():
+    """Whole-pixel moves read torch's 'reflect' padding (the edge pixel not repeated); any affine
+    map reads as torch's grid_sample, bilinear with reflection about the edge pixels' centres,
+    even from several image widths away."""
+    images = torch.rand(4, 3, 12, 12)
+    shift = torch.tensor([[1.0, 0, -3], [0, 1, -2], [0, 0, 1]]).expand(4, 3, 3)  # reads 3 left, 2 up
+    assert torch.equal(resample(images, shift), F.pad(images, [3, 0, 2, 0], mode="reflect")[..., :12, :12])
+    g_inv = torch.eye(3).repeat(4, 1, 1)
+    g_inv[:, :2] = torch.randn(4, 2, 3, generator=torch.Generator().manual_seed(0)) * torch.tensor([1.0, 1, 20])
+    to_unit = torch.diag(torch.tensor([2 / 11, 2 / 11, 1.0]))  # centred pixels -> grid_sample's [-1, 1]
+    theta = (to_unit @ g_inv @ torch.linalg.inv(to_unit))[:, :2]
+    grid = F.affine_grid(theta, [4, 3, 12, 12], align_corners=True)
+    expected = F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=True)
+    assert torch.allclose(resample(images, g_inv), expected, atol=1e-5)
+
+
+def test_the_pipeline_is_differentiable_twice_for_r1_through_it():
+    pipeline = AdaPipeline(PIPELINES["bgc"])
+    images = torch.rand(2, 3, 8, 8, dtype=torch.float64, requires_grad=True)
+
+    def augment(x: torch.Tensor) -> torch.Tensor:  # the same draws each call: a fixed function of x
+        return pipeline(x, torch.tensor(1.0), torch.Generator().manual_seed(3))
+
+    assert torch.autograd.gradcheck(augment, (images,)) and torch.autograd.gradgradcheck(augment, (images,))
+
+
+def test_gradients_reach_g_through_the_pipeline():
+    model = DCGAN(nz=8, ngf=4, ndf=4, channels=3, image_size=16, ada_target=0.6, ada_p=1.0)
+    fake = model.generator(torch.randn(8, 8, 1, 1))
+    augmented = model.augment(fake, torch.Generator().manual_seed(0))
+    assert not torch.allclose(augmented, fake)  # the pipeline is in the path
+    model.discriminator(augmented).sum().backward()
+    gradients = [parameter.grad for parameter in model.generator.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() and g.abs().sum() > 0 for g in gradients)
+
+
+def test_the_diffaugment_variant_applies_each_operation_with_probability_p():
+    images = torch.linspace(-1, 1, 16 * 16).reshape(1, 1, 16, 16).repeat(2000, 3, 1, 1)
+    generator = torch.Generator().manual_seed(0)
+    for p in (0.0, 0.3, 1.0):  # a quarter of turns are by 0 degrees
+        ada = AdaptiveAugment("diffaugment", ["rotate90"], p=p)
+        changed = (ada(images, generator) != images).flatten(1).any(1).float().mean()
+        assert changed == pytest.approx(p * 0.75, abs=0.03)
+
+
+def test_ada_options_are_checked():
+    options = {"nz": 8, "ngf": 4, "ndf": 4, "channels": 1, "image_size": 16}
+    with pytest.raises(UsageError, match="ada_target=1.5 must be in \\(0, 1\\), e.g. 0.6"):
+        DCGAN(**options, ada_target=1.5)
+    with pytest.raises(UsageError, match="ada_pipeline='bgcf' is not one of blit, geom, color, bg, bgc, diffaugment"):
+        DCGAN(**options, ada_target=0.6, ada_pipeline="bgcf")
+    with pytest.raises(UsageError, match="augment=\\['cutout'\\] picks DiffAugment policies, which ADA's bgc pipeline "
+                                         "does not take: set model.augment=null, or model.ada_pipeline=diffaugment"):
+        DCGAN(**options, ada_target=0.6, augment=["cutout"])
+    with pytest.raises(UsageError, match="augment: mirror is not a policy"):
+        DCGAN(**options, ada_target=0.6, ada_pipeline="diffaugment", augment=["mirror"])
+
+
+def noise_images(n: int = 16, size: int = 16) -> torch.Tensor:
+    """(n, 3, size, size) uint8 noise: a D memorises 16 of them within a few dozen iterations."""
+    return torch.from_numpy(np.random.default_rng(0).integers(0, 256, (n, 3, size, size), dtype=np.uint8))
+
+
+def fit(model: DCGAN, epochs: int, checkpoint: Path | None = None) -> pl.Trainer:
+    """Train model on noise_images(), one iteration an epoch, from checkpoint if given."""
+    pl.seed_everything(0, verbose=False)
+    trainer = pl.Trainer(accelerator="cpu", max_epochs=epochs, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, log_every_n_steps=1)
+    trainer.fit(model, datamodule=InMemoryDataModule(noise_images(), batch_size=16), ckpt_path=checkpoint)
+    return trainer
+
+
+def small_ada(**options) -> DCGAN:  # each adjustment of p moves it by 16 images / 320 = 0.05
+    return DCGAN(nz=8, ngf=8, ndf=8, channels=3, image_size=16, ada_target=0.6, ada_interval=1, ada_kimg=0.32,
+                 **options)
+
+
+def test_p_rises_while_d_overfits_a_few_images():
+    model = small_ada()
+    trainer = fit(model, 30)
+    assert model.augment.rt > 0.6 and model.augment.p >= 0.3
+    assert trainer.logged_metrics["train/ada_p"] == model.augment.p
+
+
+def test_a_resumed_run_goes_on_with_the_same_p_and_running_sums(tmp_path: Path):
+    """Cut between two adjustments (every 3 iterations), the sums since the last one resume too."""
+    whole = small_ada(ada_interval=3, ada_kimg=1, ada_p=0.5)
+    fit(whole, 8)
+    first = small_ada(ada_interval=3, ada_kimg=1, ada_p=0.5)
+    trainer = fit(first, 4)
+    trainer.save_checkpoint(tmp_path / "cut.ckpt")
+    assert first.augment.signs[1] == 16  # one iteration's real images since the adjustment after the third
+    resumed = small_ada(ada_interval=3, ada_kimg=1, ada_p=0.5)
+    fit(resumed, 8, tmp_path / "cut.ckpt")
+    assert whole.augment.p != 0.5
+    for name, value in whole.augment.state_dict().items():
+        assert torch.equal(resumed.augment.state_dict()[name], value), name
+
+
+@pytest.fixture(scope="module")
+def few_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("few")
+    for i, image in enumerate(noise_images()):
+        Image.fromarray(image.permute(1, 2, 0).numpy()).save(root / f"{i:02d}.png")
+    return root
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pipeline", ["bgc", "diffaugment"])
+def test_p_rises_in_a_configured_run_on_a_few_images_and_is_logged(run_config, few_images: Path, pipeline: str):
+    metrics = train(run_config("experiment=cifar32", f"data.root={few_images}", "data.cache=true",
+                               "trainer.max_epochs=40", "trainer.limit_train_batches=null", "model.ada_target=0.6",
+                               f"model.ada_pipeline={pipeline}", "model.ada_interval=1", "model.ada_kimg=0.32",
+                               "~callbacks.quality", "~callbacks.figures", "~callbacks.image_grids"))
+    assert metrics["train/ada_rt"] > 0.6 and metrics["train/ada_p"] >= 0.3  # p moves by 16 / 320 = 0.05 an epoch
+
+
+class Undecided(torch.nn.Module):
+    """A D that cannot tell anything apart: every logit 0, so r_t = 0 (its gradients are 0 too)."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return images.flatten(1).mean(1) * (self.weight * 0)
+
+
+def test_p_falls_while_d_does_not_overfit():
+    model = DCGAN(nz=8, ngf=4, channels=3, image_size=16, discriminator={"_target_": "test_ada.Undecided"},
+                  ada_target=0.6, ada_interval=1, ada_kimg=0.32, ada_p=0.9)
+    images = torch.randint(0, 256, (16, 3, 16, 16), dtype=torch.uint8)
+    trainer = pl.Trainer(accelerator="cpu", max_epochs=6, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, log_every_n_steps=1)
+    trainer.fit(model, datamodule=InMemoryDataModule(images, batch_size=16))
+    assert model.augment.rt == 0 and model.augment.p == pytest.approx(0.9 - 6 * 0.05)  # 6 iterations of 16 images
+    assert trainer.logged_metrics["train/ada_p"] == pytest.approx(0.6)

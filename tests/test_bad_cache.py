@@ -73,13 +73,13 @@ def test_a_damaged_cache_is_decoded_again_with_one_warning(tmp_path: Path, damag
     root, cache_dir = built(tmp_path, cache=tier)
     suffix, make, said = DAMAGE[damage]
     make(record(cache_dir, suffix))
-    with within(60), pytest.warns(UserWarning, match=f"data.cache_dir=.*cache: .*{suffix}.* {said}.*: decoding the "
+    with within(20), pytest.warns(UserWarning, match=f"data.cache_dir=.*cache: .*{suffix}.* {said}.*: decoding the "
                                                      "images again") as warned:
         dm = module(root, cache_dir, cache=tier)
         dm.prepare_data()
         images = trained_images(dm)
     assert len(warned) == 1 and torch.equal(images, as_chw(pictures()))
-    with within(60), warnings.catch_warnings(record=True) as again:  # rebuilt whole: the next run reads it quietly
+    with within(20), warnings.catch_warnings(record=True) as again:  # rebuilt whole: the next run reads it quietly
         assert torch.equal(trained_images(module(root, cache_dir, cache=tier)), as_chw(pictures()))
     assert not [w for w in again if "cache_dir" in str(w.message)]
 

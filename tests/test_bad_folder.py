@@ -4,6 +4,7 @@ the fix; never a hang, a traceback or stale pixels."""
 
 import io
 import os
+import shutil
 import warnings
 import zlib
 from pathlib import Path
@@ -32,7 +33,7 @@ def test_entries_that_are_not_files_are_skipped_and_counted_without_being_opened
     root = image_folder(tmp_path / "images")
     ODD_ENTRIES[name](root / name)
     dm = module(root, cache=cache, cache_dir=str(tmp_path / "cache") if cache_dir else None)
-    with within(60), pytest.warns(UserWarning, match=f"skipped 1 images of data.root=.*: {name}$") as warned:
+    with within(20), pytest.warns(UserWarning, match=f"skipped 1 images of data.root=.*: {name}$") as warned:
         dm.prepare_data()  # the cache's key and build, where there is a cache_dir
         images = trained_images(dm)
     assert len([w for w in warned if "skipped" in str(w.message)]) == 1
@@ -45,7 +46,7 @@ def test_all_of_them_at_once_with_worker_processes_on_both_paths(tmp_path: Path)
         make(root / name)
     for cache in ("disk", False):  # workers decode for the cache's build, and per batch without one
         dm = module(root, cache=cache, cache_dir=str(tmp_path / "cache"), num_workers=1)
-        with within(90), pytest.warns(UserWarning, match="skipped 5 images .*dangling.png, loop.png, pipe.png, "
+        with within(30), pytest.warns(UserWarning, match="skipped 5 images .*dangling.png, loop.png, pipe.png, "
                                                          "socket.png, zero.png"):
             dm.prepare_data()
             dm.setup("fit")
@@ -126,6 +127,25 @@ def test_an_image_replaced_keeping_its_name_size_and_times_is_decoded_again(tmp_
     again = module(root, image_size=size, batch_size=1, cache="disk", cache_dir=str(tmp_path / "cache"))
     again.prepare_data()
     assert torch.equal(trained_images(again), as_chw(new[None]))
+
+
+def test_the_key_is_the_content_so_a_copy_put_in_place_is_read_from_the_cache_unless_a_pixel_differs(tmp_path: Path):
+    root, cache_dir = image_folder(tmp_path / "images"), tmp_path / "cache"
+    module(root, cache="disk", cache_dir=str(cache_dir)).prepare_data()
+    (array,) = cache_dir.glob("*.u8")
+    built = array.stat().st_ino
+    shutil.copytree(root, tmp_path / "copy", copy_function=shutil.copy2)  # cp -a: new inodes and change times
+    shutil.rmtree(root)
+    (tmp_path / "copy").rename(root)
+    module(root, cache="disk", cache_dir=str(cache_dir)).prepare_data()
+    assert array.stat().st_ino == built  # the same content: not decoded again (another node's copy shares it)
+    status = (root / "2.png").stat()
+    changed = pictures()
+    changed[2] = changed[2, ::-1]  # the same pixels upside down: a PNG of the same size
+    (root / "2.png").write_bytes(formats.png(changed[2]))
+    os.utime(root / "2.png", ns=(status.st_atime_ns, status.st_mtime_ns))
+    assert (root / "2.png").stat().st_size == status.st_size
+    assert torch.equal(trained_images(module(root, cache="disk", cache_dir=str(cache_dir))), as_chw(changed))
 
 
 def bmp(image: np.ndarray) -> bytes:

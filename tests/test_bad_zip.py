@@ -5,6 +5,7 @@ labels asked for, is one line naming the path and the fix; a changed zip is neve
 import io
 import json
 import os
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -143,6 +144,17 @@ def test_a_member_replaced_keeping_its_name_size_and_time_is_decoded_again(tmp_p
     again = module(path, cache="disk", cache_dir=cache_dir)
     again.prepare_data()
     assert torch.equal(trained_images(again), as_chw(changed))
+
+
+def test_an_identical_zip_put_in_place_is_read_from_the_cache(tmp_path: Path):
+    path, cache_dir = dataset(tmp_path / "data.zip"), tmp_path / "cache"
+    module(path, cache="disk", cache_dir=str(cache_dir)).prepare_data()
+    (array,) = cache_dir.glob("*.u8")
+    built = array.stat().st_ino
+    shutil.copy(path, tmp_path / "copy.zip")  # downloaded again, or synced from another machine
+    os.replace(tmp_path / "copy.zip", path)
+    module(path, cache="disk", cache_dir=str(cache_dir)).prepare_data()
+    assert array.stat().st_ino == built
 
 
 def bmp(image: np.ndarray) -> bytes:

@@ -1,5 +1,6 @@
 """Metrics beside FID/KID: the Inception Score, precision/recall, density/coverage, and the class
-logits the feature extractors give for the first."""
+logits the feature extractors give for the first (tests/test_reference_equality.py: all of them
+against torch-fidelity's calculate_metrics on the same images)."""
 
 import math
 
@@ -17,23 +18,31 @@ from dcgan.metrics.manifold import density_coverage, knn_radii, precision_recall
 
 
 def test_inception_score_by_hand():
-    # a = logits (ln 3, 0): p(y|a) = (3/4, 1/4); b the mirror image. Part 1 is {a, b}: p(y) =
-    # (1/2, 1/2), KL(p(y|x) || p(y)) = 3/4 ln(3/2) + 1/4 ln(1/2) = 3/4 ln 3 - ln 2 for both, so its
-    # score is 3^(3/4) / 2. Part 2 is {a, a}: p(y) = p(y|a), KL 0, score 1.
+    # a = logits (ln 3, 0): p(y|a) = (3/4, 1/4); b the mirror image. One part, {a, b, a, a}: p(y) =
+    # (5/8, 3/8), KL(p(y|a) || p(y)) = 3/4 ln(6/5) + 1/4 ln(2/3), KL(p(y|b) || p(y)) = 1/4 ln(2/5)
+    # + 3/4 ln 2; the score is exp of their mean over the four.
     a, b = [math.log(3), 0.0], [0.0, math.log(3)]
-    mean, std = inception_score(torch.tensor([a, b, a, a], dtype=torch.float64), splits=2)
-    first = 3 ** 0.75 / 2
-    assert mean.item() == pytest.approx((first + 1) / 2, rel=1e-12)
-    assert std.item() == pytest.approx((first - 1) / 2, rel=1e-12)
-    assert mean.dtype == torch.float64
+    mean, std = inception_score(torch.tensor([a, b, a, a], dtype=torch.float64), splits=1)
+    kl_a, kl_b = 0.75 * math.log(6 / 5) + 0.25 * math.log(2 / 3), 0.25 * math.log(2 / 5) + 0.75 * math.log(2)
+    assert mean.item() == pytest.approx(math.exp((3 * kl_a + kl_b) / 4), rel=1e-12)
+    assert std.item() == 0 and mean.dtype == torch.float64
 
 
-def test_inception_score_matches_torch_fidelity_unshuffled():
+def test_inception_score_is_torch_fidelitys_shuffled_with_its_seed():
     logits = 3 * torch.randn(1003, 20, generator=torch.Generator().manual_seed(0))  # parts of 100 and 101
-    reference = isc_features_to_metric(logits, splits=10, shuffle=False)
+    reference = isc_features_to_metric(logits, splits=10)  # its defaults: shuffled, seed 2020
     mean, std = inception_score(logits, splits=10)
     assert mean.item() == pytest.approx(reference["inception_score_mean"], rel=1e-12)
-    assert std.item() == pytest.approx(reference["inception_score_std"], rel=1e-9)
+    assert std.item() == pytest.approx(reference["inception_score_std"], rel=1e-12)
+    assert inception_score(logits, splits=10, seed=1)[0] != mean  # the seed is what orders the parts
+
+
+def test_a_class_sorted_set_is_shuffled_before_it_is_split():
+    # 100 images of class a, then 100 of b: consecutive parts would each hold one class (score 1);
+    # shuffled, each part holds both, about half each (3^(3/4) / 2 = 1.14 at exactly half)
+    a, b = [math.log(3), 0.0], [0.0, math.log(3)]
+    mean, _ = inception_score(torch.tensor([a] * 100 + [b] * 100, dtype=torch.float64), splits=10)
+    assert 1.1 < mean.item() <= 3 ** 0.75 / 2 + 1e-12
 
 
 def test_inception_score_needs_a_sample_per_part():
@@ -44,7 +53,8 @@ def test_inception_score_needs_a_sample_per_part():
 # k = 1, so each radius is the distance to the nearest other point of the same set:
 #   real (0,0) (2,0) (10,0) (12,0):        radii 2, 2, 2, 2
 #   fake (0,1) (1,1) (14,0) (20,0) (21,0): radii 1, 1, 6, 1, 1
-# Each metric meets a point on a ball's edge (integer distances, exact in float32): balls are closed.
+# Each metric meets a point on a ball's edge (integer distances, exact in float32): precision and
+# recall's balls are closed (torch-fidelity's <=), density and coverage's open (prdc's <).
 REAL = torch.tensor([[0.0, 0], [2, 0], [10, 0], [12, 0]])
 FAKE = torch.tensor([[0.0, 1], [1, 1], [14, 0], [20, 0], [21, 0]])
 
@@ -55,7 +65,7 @@ def test_precision_and_recall_by_hand():
     # the edge), (10,0) and (12,0) are 4 and 2 from (14,0) (radius 6); (2,0) is sqrt 2 and sqrt 5
     # from (1,1) and (0,1) (radius 1), 12 from (14,0): 3/4.
     precision, recall = precision_recall(REAL, FAKE, k=1)
-    assert (precision.item(), recall.item()) == (0.6, 0.75)
+    assert (precision.item(), recall.item()) == pytest.approx((0.6, 0.75), rel=1e-7)  # torch-fidelity's float32 mean
 
 
 def test_density_and_coverage_by_hand():
@@ -91,12 +101,9 @@ def test_a_copy_of_the_real_set_scores_one():
 
 
 @pytest.mark.parametrize("metric", [precision_recall, density_coverage])
-def test_chunked_distances_and_kept_radii_change_nothing(metric):
+def test_chunked_distances_change_nothing(metric):
     real, fake = random_sets(1)
-    whole = metric(real, fake)
-    assert metric(real, fake, chunk=37) == whole  # 37 rows at a time: blocks end mid-set
-    k = 3 if metric is precision_recall else 5
-    assert metric(real, fake, real_radii=knn_radii(real, k, chunk=37)) == whole
+    assert metric(real, fake, chunk=37) == metric(real, fake)  # 37 rows at a time: blocks end mid-set
 
 
 def test_k_needs_more_points_in_each_set():
@@ -106,7 +113,7 @@ def test_k_needs_more_points_in_each_set():
     with pytest.raises(UsageError, match="k=3"):
         precision_recall(real[:3], fake)
     with pytest.raises(UsageError, match="real_radii"):
-        precision_recall(real, fake, real_radii=knn_radii(real[:100], 3))
+        density_coverage(real, fake, real_radii=knn_radii(real[:100], 5))
 
 
 def test_digit_classifier_logits_are_its_head_on_its_features():
@@ -117,13 +124,14 @@ def test_digit_classifier_logits_are_its_head_on_its_features():
     assert torch.equal(model.classify(images), model.logits(features).argmax(1))
 
 
-def test_inception_logits_are_torch_fidelitys_logits_unbiased(monkeypatch):
-    # Built with random weights (the real ones cannot be fetched here): what is compared is which
-    # layer the logits come from, not the numbers
+def test_inception_features_and_logits_are_torch_fidelitys_2048_and_logits_unbiased(monkeypatch):
+    # Built with random weights (the real ones cannot be fetched here), the same on both sides: what
+    # is compared is the network and which layer the logits come from, not the trained numbers
     ours = with_random_weights(monkeypatch, InceptionV3, name="inception-v3-compat", features_list=["2048"])
     reference = with_random_weights(monkeypatch, FeatureExtractorInceptionV3, "inception-v3-compat",
                                     ["2048", "logits_unbiased"])
     reference.load_state_dict(ours.state_dict())  # strict: the same layers under the same names
-    features, logits = reference(torch.randint(0, 256, (2, 3, 16, 16), dtype=torch.uint8))
+    images = torch.randint(0, 256, (2, 3, 16, 16), dtype=torch.uint8)
+    features, logits = reference(images)
     assert (ours.num_features, ours.in_channels) == (2048, 3)
-    torch.testing.assert_close(ours.logits(features), logits)
+    assert torch.equal(ours(images), features) and torch.equal(ours.logits(features), logits)

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader
 
 from conftest import compose_config
 from dcgan.errors import UsageError
+from dcgan.model.checkpoints import check_resumable
 from dcgan.model.gan import DCGAN
 from dcgan.model.networks.resnet import Discriminator
 from train import train
@@ -95,6 +96,19 @@ def test_lr_decay_in_a_run_without_an_end_is_a_one_line_error():
     with pytest.raises(UsageError, match="model.lr_decay=linear decays the rates to 0 at the run's last step, but this "
                                          "run sets no end: set trainer.max_steps"):
         fit(tiny(lr_decay="linear"), Rates(), max_epochs=-1)
+
+
+def test_a_time_limit_beside_the_decay_is_warned_about():
+    with pytest.warns(UserWarning, match="model.lr_decay=linear decays to 0 over 4 G updates .* a time limit may stop"):
+        fit(tiny(lr_decay="linear"), Rates(), max_time="00:00:10:00")
+
+
+def test_resuming_with_another_lr_decay_is_refused_before_any_work(tmp_path: Path):
+    decayed = tiny(lr_decay="linear")
+    torch.save({"hyper_parameters": dict(decayed.hparams), "state_dict": decayed.state_dict()}, tmp_path / "last.ckpt")
+    with pytest.raises(UsageError, match="was trained with model.lr_decay=linear \\(this run: none\\): pass the same"):
+        check_resumable(tmp_path / "last.ckpt", tiny())
+    check_resumable(tmp_path / "last.ckpt", tiny(lr_decay="linear"))
 
 
 @pytest.mark.parametrize(("options", "message"), [
@@ -188,7 +202,7 @@ def test_the_sngan_cifar10_experiment_is_mimicrys_setup():
 
 
 @pytest.mark.slow
-def test_a_decaying_run_with_fresh_latents_resumes_exactly_and_refuses_another_decay(run_config, tmp_path: Path):
+def test_a_decaying_run_with_fresh_latents_resumes_with_the_rates_and_weights_of_an_uninterrupted_one(run_config, tmp_path: Path):
     options = ["model.lr_decay=linear", "model.g_fresh_latents=true", "model.n_critic=2", "data.batch_size=8",
                "trainer.max_epochs=2", "~callbacks.quality", "~callbacks.figures"]
     train(run_config(*options, f"paths.output_dir={tmp_path / 'whole'}"))
@@ -205,5 +219,3 @@ def test_a_decaying_run_with_fresh_latents_resumes_exactly_and_refuses_another_d
     assert [group["lr"] for state in resumed["optimizer_states"] for group in state["param_groups"]] == [0.0, 0.0]
     assert all(torch.allclose(whole["state_dict"][k], resumed["state_dict"][k], atol=1e-6)
                for k in whole["state_dict"] if k.startswith(("generator", "discriminator")))
-    with pytest.raises(UsageError, match=f"ckpt_path={cut} was trained with model.lr_decay=linear \\(this run: none\\)"):
-        train(run_config(*options, "model.lr_decay=none", f"paths.output_dir={tmp_path / 'other'}", f"ckpt_path={cut}"))

@@ -48,15 +48,15 @@ def starting(output_dir: Path, data: str, presets: dict[str, str], loggers: list
     print(f"dcgan: training on {data}{chosen} into {output_dir}; {watch}", flush=True)
 
 
-def finished(output_dir: Path, metrics: dict[str, float], checkpoints: Path | None, more: str) -> None:
-    """more: the option that trains on from where this run stopped, e.g. trainer.max_epochs=120."""
+def finished(output_dir: Path, metrics: dict[str, float], checkpoints: Path | None, *more: str) -> None:
+    """more: the options that train on from where this run stopped, e.g. trainer.max_epochs=120."""
     fid = f"val/fid {metrics['val/fid']:.2f}" if "val/fid" in metrics else "no val/fid"
     kept = [f"checkpoints in {checkpoints}"] if checkpoints is not None and checkpoints.is_dir() else []
     kept.append(f"{'figures and logs' if (output_dir / 'progress.gif').exists() else 'logs'} in {output_dir}")
     last = checkpoints / "last.ckpt" if checkpoints is not None else None
     resume = ""
     if last is not None and last.exists():
-        resume = f"; go on with: {resume_command(last, more)}"
+        resume = f"; go on with: {resume_command(last, *more)}"
     print(f"dcgan: done, {fid}; {', '.join(kept)}{resume}".rstrip(), flush=True)
 
 

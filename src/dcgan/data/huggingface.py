@@ -144,7 +144,12 @@ class HuggingFace(Source):
         return fitted(self.images[index][self.image_key], image_size, channels)
 
     def name(self, index: int) -> str:
-        return f"row {index}"
+        """Its row, and the file it was read from where it has one (an image folder's)."""
+        import datasets
+
+        undecoded = self.images.cast_column(self.image_key, datasets.Image(decode=False))[index][self.image_key]
+        path = undecoded.get("path") if isinstance(undecoded, dict) else None
+        return f"row {index} ({path})" if path else f"row {index}"
 
     def state(self) -> str:
         return self._state

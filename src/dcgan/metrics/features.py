@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchmetrics.image.fid import NoTrainInceptionV3
+from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
 from dcgan.data.folder import Folder
 from dcgan.data.images import Decoded
@@ -26,21 +26,28 @@ class FeaturesUnavailable(RuntimeError):
     """The feature extractor cannot be built here (e.g. its weights cannot be fetched)."""
 
 
-class InceptionV3(NoTrainInceptionV3):
-    """torchmetrics' FID Inception-v3, its forward and state dict unchanged, plus its class logits."""
+class InceptionV3(FeatureExtractorInceptionV3):
+    """torch-fidelity's Inception-v3 feature extractor, its forward (the bilinear resize of
+    TensorFlow 1 to 299x299, whatever torchmetrics does) and state dict unchanged, giving its 2048
+    pool features alone, plus its class logits."""
 
     num_features = 2048
     in_channels = 3
     input_size = 299  # what it resizes images to (metrics/resize.py's protocols)
 
+    def forward(self, images: Tensor) -> Tensor:
+        """uint8 (B, 3, H, W) -> float32 features (B, 2048)."""
+        return super().forward(images)[0]
+
     def logits(self, features: Tensor) -> Tensor:
         """(B, 2048) features -> (B, 1008) logits: the fc layer without its bias, torch-fidelity's
-        "logits_unbiased", as the original Inception Score code (so scores compare with papers')."""
-        return F.linear(features, self.fc.weight)
+        "logits_unbiased" by the same product, as the original Inception Score code (so scores
+        compare with papers')."""
+        return features.mm(self.fc.weight.T)
 
 
 def inception(weights: str | None = None) -> InceptionV3:
-    """torchmetrics' FID Inception-v3 (2048 features), weights from `weights` or torch's hub cache,
+    """torch-fidelity's Inception-v3 (2048 features), weights from `weights` or torch's hub cache,
     where they are fetched once from torch-fidelity's release. Either file must be exactly that
     release's (its SHA-256): FID is only comparable in those features, and a file that is checked
     cannot carry code to run."""

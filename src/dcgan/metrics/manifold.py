@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import torch
 from torch import Tensor
+from torch_fidelity.metric_prc import calculate_precision_recall_part
 
 from dcgan.errors import UsageError
 
@@ -52,16 +53,14 @@ def _real_radii(real: Tensor, k: int, given: Tensor | None, chunk: int) -> Tenso
     return given
 
 
-def precision_recall(real: Tensor, fake: Tensor, k: int = 3, real_radii: Tensor | None = None,
-                     chunk: int = CHUNK) -> tuple[Tensor, Tensor]:
-    """(precision, recall): the fraction of fakes inside some real point's ball (distance <= its
-    radius), and of reals inside some fake's ball. real_radii: knn_radii(real, k), if kept."""
+def precision_recall(real: Tensor, fake: Tensor, k: int = 3, chunk: int = CHUNK) -> tuple[Tensor, Tensor]:
+    """(precision, recall) by torch-fidelity's own code (its memory-saving path, `chunk` rows at a
+    time): the fraction of fakes inside some real point's ball (distance <= its radius), and of
+    reals inside some fake's ball, from float32 distances (cdist on the features' device)."""
     _check_k(k, real, fake)
-    real_radii = _real_radii(real, k, real_radii, chunk)
-    fake_radii = knn_radii(fake, k, chunk)
-    precision = torch.cat([(d <= real_radii).any(1) for d in _distances(fake, real, chunk)])  # (M,)
-    recall = torch.cat([(d <= fake_radii).any(1) for d in _distances(real, fake, chunk)])  # (N,)
-    return precision.double().mean(), recall.double().mean()
+    # torch-fidelity's convention: generated first. Its means are float32 (0.6 is 0.6000000238).
+    precision, recall = calculate_precision_recall_part(fake.detach().float(), real.detach().float(), k, chunk)
+    return torch.tensor(precision, dtype=torch.float64), torch.tensor(recall, dtype=torch.float64)
 
 
 def density_coverage(real: Tensor, fake: Tensor, k: int = 5, real_radii: Tensor | None = None,

@@ -2,8 +2,10 @@
 as much as on the samples (clean-fid, Parmar et al. 2022: the same images score several points
 apart under different resizers).
 
-- "torch-fidelity": the images as they are; the extractor resizes them itself (Inception: the
-  bilinear resize of TensorFlow 1, as the original FID code, torch-fidelity and torchmetrics).
+- "torch-fidelity": the images as they are; the extractor resizes them itself (Inception:
+  torch-fidelity's own forward, the bilinear resize of TensorFlow 1 without antialiasing, as the
+  original FID code; torchmetrics >= 1.9 resizes with antialiasing, 12 grey levels apart on
+  average from 32x32, and is not used).
 - "clean-fid": each channel resized with PIL's bicubic filter in floating point to the
   extractor's input size first, as clean-fid does (then rounded to 8 bits, which the extractor
   takes: within half a grey level of clean-fid's float input).

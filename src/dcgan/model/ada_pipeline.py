@@ -58,9 +58,8 @@ def _rotation(cos: Tensor, sin: Tensor) -> Tensor:
 
 def _reflect(index: Tensor, size: int) -> Tensor:
     """Integer positions mirrored into [0, size): ... 2 1 | 0 1 2 ... size-1 | size-2 ..."""
-    period = max(2 * (size - 1), 1)
-    index = index.remainder(period)
-    return torch.where(index >= size, period - index, index)
+    last = size - 1
+    return last - (index.remainder(max(2 * last, 1)) - last).abs()
 
 
 def resample(images: Tensor, g_inv: Tensor) -> Tensor:
@@ -70,19 +69,16 @@ def resample(images: Tensor, g_inv: Tensor) -> Tensor:
     y, x = torch.meshgrid(torch.arange(h, device=images.device, dtype=g_inv.dtype) - (h - 1) / 2,
                           torch.arange(w, device=images.device, dtype=g_inv.dtype) - (w - 1) / 2, indexing="ij")
     grid = torch.stack([x.flatten(), y.flatten(), torch.ones_like(x.flatten())])  # (3, H*W)
-    source = g_inv @ grid  # (B, 3, H*W)
+    source = g_inv[:, :2] @ grid  # (B, 2, H*W)
     sx, sy = source[:, 0] + (w - 1) / 2, source[:, 1] + (h - 1) / 2  # (B, H*W) in pixels
     x0, y0 = sx.floor(), sy.floor()
     fx, fy = (sx - x0).to(images.dtype).unsqueeze(1), (sy - y0).to(images.dtype).unsqueeze(1)  # (B, 1, H*W)
-    x0, y0, flat = x0.long(), y0.long(), images.reshape(b, c, h * w)
-
-    def tap(dx: int, dy: int) -> Tensor:
-        index = _reflect(y0 + dy, h) * w + _reflect(x0 + dx, w)  # (B, H*W)
-        return flat.gather(2, index.unsqueeze(1).expand(b, c, -1))  # (B, C, H*W)
-
-    top = tap(0, 0) * (1 - fx) + tap(1, 0) * fx
-    bottom = tap(0, 1) * (1 - fx) + tap(1, 1) * fx
-    return (top * (1 - fy) + bottom * fy).view(b, c, h, w)
+    x0, y0 = x0.long(), y0.long()
+    columns, rows = (_reflect(x0, w), _reflect(x0 + 1, w)), (_reflect(y0, h) * w, _reflect(y0 + 1, h) * w)
+    flat = images.reshape(b, c, h * w)
+    taps = [flat.gather(2, (row + column).unsqueeze(1).expand(b, c, -1)) for row in rows for column in columns]
+    # lerp(a, b, 0) is a exactly: at whole-pixel positions (the blit group, p = 0) nothing blurs
+    return torch.lerp(torch.lerp(taps[0], taps[1], fx), torch.lerp(taps[2], taps[3], fx), fy).view(b, c, h, w)
 
 
 class AdaPipeline(nn.Module):

@@ -235,7 +235,7 @@ class DCGAN(pl.LightningModule):
         # (unless it draws its own, model.g_fresh_latents).
         fresh = self.hparams.g_fresh_latents
         for k in range(n_critic):
-            with torch.set_grad_enabled(k == n_critic - 1 and fresh):
+            with torch.set_grad_enabled(k == n_critic - 1 and not fresh):
                 fake = generate(generator, latents[k], fake_labels[k])  # (B, C, S, S)
             real_logits = self._judge(discriminator, reals[k], real_labels[k])
             if isinstance(self.augment, AdaptiveAugment):
