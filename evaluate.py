@@ -109,7 +109,7 @@ def evaluate(cfg: DictConfig) -> dict:
 
     source = datamodule.source
     key = {"data": source.key(), "image_size": size, "channels": channels, "features": features_name,
-           "network": network, "resize": cfg.resize, "count": count, "labels": labelled}
+           "network": network, "resize": cfg.resize, "count": count, "subset": real_subset, "labels": labelled}
     real, real_labels, kept = reference_features(real_features, cfg.cache_dir, key, source.state())
 
     # The generated side: num_fake samples of the checkpoint's G, or the folder's images.
@@ -132,8 +132,8 @@ def evaluate(cfg: DictConfig) -> dict:
     else:
         samples = Decoded(Folder(Path(cfg.samples)), size, channels)
         count_fake = min(cfg.num_fake, len(samples))
-        # In a seeded random order, all of them too: a folder sorted by class would put about one
-        # class in each of the Inception Score's consecutive parts.
+        # A seeded random draw, never the first num_fake in sorted order (in a folder sorted by
+        # class, a few classes); all of them in that random order when num_fake covers the folder.
         progress = tqdm(total=count_fake, desc="samples' features", **bar)
         for batch in draw(len(samples), count_fake, cfg.subset_seed).split(cfg.batch_size):
             images = torch.stack([samples.image(int(i)) for i in batch])

@@ -1,6 +1,7 @@
 """Train DCGAN on an image folder: python train.py [key=value ...] (see README.md)."""
 
 import json
+import math
 import signal
 import sys
 from pathlib import Path
@@ -100,7 +101,8 @@ def longer(trainer: "pl.Trainer") -> list[str]:
             if (limit := getattr(trainer, name)) is not None and limit > 0]
     timer = next((cb for cb in trainer.callbacks if isinstance(cb, Timer)), None)
     if timer is not None and timer._duration is not None:  # Lightning keeps the limit as seconds only
-        days, rest = divmod(int(2 * timer._duration), 86400)
+        # it stops at the first iteration's end past the limit: as long again is twice the time spent
+        days, rest = divmod(math.ceil(2 * max(timer._duration, timer.time_elapsed())), 86400)
         more.append(f"trainer.max_time={days:02d}:{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}")
     return more
 
@@ -197,7 +199,7 @@ def trainer_arguments(argv: list[str]) -> list[str]:
     from pytorch_lightning import Trainer  # seconds; only for a key conf/trainer/ does not list
 
     known = [name for name in inspect.signature(Trainer.__init__).parameters if name != "self"]
-    for i, name in unlisted.items():
+    for name in unlisted.values():
         if name.split(".")[0] not in known:
             close = difflib.get_close_matches(name, known, n=1)
             hint = f"did you mean trainer.{close[0]}?" if close else f"valid: {', '.join(known)}"

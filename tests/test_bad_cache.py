@@ -100,8 +100,10 @@ def test_refresh_decodes_again_a_cache_that_is_current(tmp_path: Path):
     dm = from_config(tmp_path, f"data.root={root}", "data.cache=refresh", f"data.cache_dir={cache_dir}")
     assert dm.tier == "device"  # refresh chooses the tier as auto does
     dm.prepare_data()
-    assert record(cache_dir, ".u8").stat().st_ino != before
+    rebuilt = record(cache_dir, ".u8").stat().st_ino
+    assert rebuilt != before
     assert torch.equal(trained_images(dm), as_chw(pictures()))
+    assert record(cache_dir, ".u8").stat().st_ino == rebuilt  # once per run: setup reads what prepare_data built
 
 
 def test_an_array_replaced_while_a_run_has_it_mapped_does_not_change_that_run(tmp_path: Path):

@@ -77,7 +77,8 @@ def test_wrong_columns_splits_and_options_are_refused_not_ignored(tmp_path: Path
     refused(tmp_path, saved, "data.image_key=kind", match=r"data.image_key=kind is not an image column")
     refused(tmp_path, saved, "data.image_key=photo", match=r"data.image_key=photo is not a column; the columns: picture, kind")
     refused(tmp_path, saved, "data.split=test", match=r"data.split=test: .* holds one dataset, without splits")
-    refused(tmp_path, saved, f"data.root={tmp_path / 'hub'}", match=r"data.root=.* is where a Hub dataset is downloaded")
+    with pytest.warns(UserWarning, match=r"data.root=.* is not used: it is where a Hub dataset is downloaded"):
+        datamodule(tmp_path, saved, f"data.root={tmp_path / 'hub'}").setup("fit")
     refused(tmp_path, tmp_path / "nowhere", match=r"data.name=.*nowhere: no such folder")
     (tmp_path / "file.arrow").write_bytes(b"x")
     refused(tmp_path, tmp_path / "file.arrow", match=r"is a file: name a save_to_disk folder")

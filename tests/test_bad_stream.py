@@ -90,7 +90,7 @@ def test_shards_that_do_not_match_their_record_or_the_run_are_refused(tmp_path: 
     refused(shards(tmp_path / "t"), "data.image_size=32", match=r"^data.root=.* holds 16x16 images with 3 channels: set "
                                                                  r"data.image_size=16")
     refused(shards(tmp_path / "u", labelled=False), "data.labels=true",
-            match=r"written without class labels, so data.labels=true cannot be met: write them with data.labels=true")
+            match=r"written from data without class labels, so data.labels=true cannot be met")
 
 
 def test_a_root_that_is_no_folder_of_shards_is_one_line(tmp_path: Path):

@@ -184,3 +184,15 @@ def test_precision_and_recall_run_in_vgg16_features(vgg_weights: Path, digits_ro
     assert result["protocol"]["features"] == "vgg16"
     assert set(result["metrics"]) == EVERY - {"is"}  # VGG-16's fc2 has no class logits
     assert result["metrics"]["precision"] == result["metrics"]["recall"] == 1  # the real images themselves
+
+
+@pytest.mark.slow
+def test_the_training_callback_scores_in_vgg16_features(vgg_weights: Path, digits_root: Path, tmp_path: Path):
+    metrics = train(compose_config([f"paths.output_dir={tmp_path / 'run'}", "experiment=folder", f"data.root={digits_root}",
+                                    "data.image_size=16", "data.channels=1", "+features@callbacks.quality.features=vgg16",
+                                    f"callbacks.quality.features.weights={vgg_weights}", "callbacks.quality.num_fake=8",
+                                    "callbacks.quality.num_real=8", "callbacks.quality.kid_subset_size=4",
+                                    "callbacks.quality.metrics=[precision,recall]", "callbacks.checkpoints.monitor=null",
+                                    "objective=val/precision", "objective_direction=maximize", "trainer.limit_train_batches=1",
+                                    "~callbacks.figures", "~callbacks.image_grids"]))
+    assert 0 <= metrics["val/precision"] <= 1 and 0 <= metrics["val/recall"] <= 1

@@ -84,7 +84,7 @@ def test_sync_batchnorm_on_cpu_is_refused_before_any_rank_starts(run_config, tmp
 
 
 def test_bf16_mixed_on_cpu_trains_with_finite_losses(run_config):
-    metrics = train(run_config("trainer.precision=bf16-mixed"))
+    metrics = train(run_config("trainer.precision=bf16-mixed", "~callbacks.quality", "~callbacks.figures"))
     assert all(math.isfinite(metrics[k]) for k in ("train/loss_d", "train/loss_g"))
 
 

@@ -39,10 +39,11 @@ def global_step(run: Path) -> int:
     return torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
 
 
+@pytest.mark.slow  # two runs each
 @pytest.mark.parametrize("limits, steps, more", [
     (["trainer.max_steps=4"], 4, "trainer.max_steps=8"),  # 2 iterations of 2 optimizer steps, in epoch 1 of 1
     (["trainer.max_epochs=1"], 8, "trainer.max_epochs=2"),  # one epoch of 4 batches
-    (["trainer.max_epochs=1000", "trainer.max_time=00:00:00:01"], None, "trainer.max_time=00:00:00:02"),
+    (["trainer.max_epochs=1000", "trainer.max_time=00:00:00:01"], None, "trainer.max_time=00:00:"),  # twice the time spent
 ])
 def test_the_go_on_with_line_runs_as_printed_and_trains_as_long_again(tmp_path: Path, digits_root: Path,
                                                                       capsys: pytest.CaptureFixture, limits: list[str],
@@ -51,7 +52,8 @@ def test_the_go_on_with_line_runs_as_printed_and_trains_as_long_again(tmp_path: 
     assert run_script("train.py", *TINY, "experiment=digits", f"data.root={digits_root}", *limits,
                       f"hydra.run.dir={first}") is None
     options = finished_line(capsys.readouterr().out)
-    assert more in options and f"ckpt_path={first / 'checkpoints' / 'last.ckpt'}" in options
+    assert any(option.startswith(more) for option in options)
+    assert f"ckpt_path={first / 'checkpoints' / 'last.ckpt'}" in options
     done = global_step(first)
     assert steps is None or done == steps
     assert run_script("train.py", *[o for o in options if not o.startswith("hydra.run.dir")],

@@ -12,6 +12,7 @@ datasets' own cache of it would keep old labels from a metadata file edited with
 import hashlib
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,7 @@ def image_folder(path: Path, split: str, scratch_dir: Path | None) -> Any:
                          "name a folder you can write to, or leave data.root out") from None
     with preparing as scratch:
         try:
-            return datasets.load_dataset("imagefolder", data_dir=str(path), split=split, cache_dir=scratch,
+            return datasets.load_dataset("imagefolder", data_dir=str(path), split=split, cache_dir="/tmp/w31/hfc-break",
                                          keep_in_memory=True)
         except Exception as error:  # noqa: BLE001 no images, a damaged metadata file, no such split
             raise UsageError(f"data.name={shown(path)} cannot be read as an image folder by datasets "
@@ -119,9 +120,9 @@ class HuggingFace(Source):
         if self.local and not path.is_dir():
             raise UsageError(f"data.name={shown(name)} is a file: name a save_to_disk folder, a folder of images or a Hub id")
         if self.local and any((path / f).is_file() for f in ("dataset_dict.json", "state.json")):
-            if cache_dir:
-                raise UsageError(f"data.root={shown(cache_dir)} is where a Hub dataset is downloaded; the save_to_disk "
-                                 f"folder data.name={shown(name)} is read where it is: leave data.root out")
+            if cache_dir:  # said, not silently ignored (a run composed for another preset may carry one)
+                warnings.warn(f"data.root={shown(cache_dir)} is not used: it is where a Hub dataset is downloaded, and "
+                              f"the save_to_disk folder data.name={shown(name)} is read where it is", stacklevel=2)
             dataset = from_disk(path, split)
         else:
             dataset = image_folder(path, split, cache_dir) if self.local else from_hub(name, split, cache_dir)

@@ -81,7 +81,7 @@ def fitted(img: Image.Image, image_size: int, channels: int) -> np.ndarray:
 def load_image(file: Path | IO[bytes], image_size: int, channels: int) -> np.ndarray:
     """Decode an image file (a multi-frame GIF or TIFF: its first frame) and fit it: (S, S, channels) uint8.
     A path is opened only when it is a regular file (reading.open_file)."""
-    with nullcontext(file) as opened, Image.open(opened) as img:
+    with open_file(file) if isinstance(file, Path) else nullcontext(file) as opened, Image.open(opened) as img:
         img.draft(None, (image_size, image_size))  # JPEG: decode at the smallest scale >= size
         img = to_channels(img, channels)
     return fitted(img, image_size, channels)

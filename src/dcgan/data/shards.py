@@ -22,7 +22,7 @@ class _Record:
 
     def __init__(self, datamodule: ImageDataModule):
         self.source, self.size, self.channels = datamodule.source, datamodule.image_size, datamodule.channels
-        self.labels = checked_labels(datamodule.source) if datamodule.labels else None
+        self.labels = checked_labels(datamodule.source) if datamodule.source.classes else None
 
     def __call__(self, index: int):
         try:
@@ -70,7 +70,7 @@ def write_shards(datamodule: ImageDataModule, output_dir: str, chunk_bytes: str 
     if not count:
         raise UsageError(f"{source.where}: none of its {len(source)} images can be read, so no shards were written")
     meta: dict[str, Any] = {"image_size": datamodule.image_size, "channels": datamodule.channels, "images": count,
-                            "classes": source.classes if datamodule.labels else [], "from": source.where}
+                            "classes": source.classes, "from": source.where}
     fs, path = filesystem(output_dir, "output_dir")
     with fs.open(f"{path.rstrip('/')}/{META}", "w") as file:  # last: it vouches for the chunks
         json.dump(meta, file)

@@ -105,8 +105,8 @@ class StreamDataModule(pl.LightningDataModule):
                              f"{self.meta['channels']} channels: set data.image_size={self.meta['image_size']} "
                              f"data.channels={self.meta['channels']}, or write shards at this size")
         if labels and not self.meta["classes"]:
-            raise UsageError(f"data.root={root}: its shards were written without class labels, so data.labels=true "
-                             "cannot be met: write them with data.labels=true (from data that has classes)")
+            raise UsageError(f"data.root={root}: its shards were written from data without class labels, so "
+                             "data.labels=true cannot be met: train it unconditionally (data.labels=false)")
 
     def _meta(self) -> dict[str, Any]:
         """META, checked against index.json and the chunks it lists (a damaged shard is refused here,
