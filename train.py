@@ -1,5 +1,6 @@
 """Train DCGAN on an image folder: python train.py [key=value ...] (see README.md)."""
 
+import contextlib
 import json
 import math
 import signal
@@ -69,25 +70,28 @@ def train(cfg: DictConfig) -> dict[str, float]:
         if restarted:
             print(f"dcgan: {by}: going on from {restarted}", flush=True)
 
-    try:
-        with slurm.requeue_on_warning():  # USR1/USR2 from SLURM: checkpoint, then requeue
-            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path and Path(ckpt_path).expanduser(),
-                        weights_only=True)  # a checkpoint runs no pickled code
-    except BaseException:
-        finish(loggers, failed=True)
-        raise
-    finish(loggers)
-    metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
-    if trainer.is_global_zero:  # what a sweep's summary reads
-        (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
-        if cfg.objective not in metrics:  # the run is done and saved, but a sweep cannot rank it
-            why = [cb.unavailable for cb in callbacks if isinstance(cb, QualityMetrics) and cb.unavailable]
-            missing = (f"objective={cfg.objective} was not logged{f' ({why[0]})' if why else ''}, "
-                       f"so this run is not ranked; logged: {', '.join(sorted(metrics))}")
-            (output_dir / UNRANKED).write_text(missing + "\n")
-            print(f"warning: {missing}", file=sys.stderr)
-        saved = next((Path(cb.dirpath) for cb in callbacks if isinstance(cb, RunCheckpoints)), None)
-        console.finished(output_dir, metrics, saved, *longer(trainer))
+    saver = next((cb for cb in callbacks if isinstance(cb, RunCheckpoints)), None)
+    # a full disk under a logger or the run's own files: one line, as under the checkpoints
+    with saver.disk_full_said(output_dir) if saver else contextlib.nullcontext():
+        try:
+            with slurm.requeue_on_warning():  # USR1/USR2 from SLURM: checkpoint, then requeue
+                trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path and Path(ckpt_path).expanduser(),
+                            weights_only=True)  # a checkpoint runs no pickled code
+        except BaseException:
+            with contextlib.suppress(OSError):  # a logger that cannot flush to a full disk: the error says why
+                finish(loggers, failed=True)
+            raise
+        finish(loggers)
+        metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
+        if trainer.is_global_zero:  # what a sweep's summary reads
+            (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+            if cfg.objective not in metrics:  # the run is done and saved, but a sweep cannot rank it
+                why = [cb.unavailable for cb in callbacks if isinstance(cb, QualityMetrics) and cb.unavailable]
+                missing = (f"objective={cfg.objective} was not logged{f' ({why[0]})' if why else ''}, "
+                           f"so this run is not ranked; logged: {', '.join(sorted(metrics))}")
+                (output_dir / UNRANKED).write_text(missing + "\n")
+                print(f"warning: {missing}", file=sys.stderr)
+            console.finished(output_dir, metrics, saver and saver.dirpath, *longer(trainer))
     return metrics
 
 

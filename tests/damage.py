@@ -3,6 +3,7 @@ images (FIFOs, sockets, devices, dangling and looping links), reading as a user 
 a guard that turns a hang into a failure, and train.py run as a user runs it."""
 
 import ctypes
+import io
 import os
 import signal
 import socket
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import formats
 from conftest import ROOT, SHRINK
@@ -31,6 +33,13 @@ def image_folder(root: Path, count: int = 6, seed: int = 0) -> Path:
     for i, image in enumerate(pictures(count, seed=seed)):
         (root / f"{i}.png").write_bytes(formats.png(image))
     return root
+
+
+def bmp(image: np.ndarray) -> bytes:
+    """An uncompressed image file: the same size whatever the pixels, each pixel at its own bytes."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, "BMP")
+    return buffer.getvalue()
 
 
 def fifo(path: Path) -> None:

@@ -56,7 +56,8 @@ def overwritten(path: Path) -> None:
 DAMAGE = {
     "truncated array": (".u8", lambda path: os.truncate(path, path.stat().st_size // 2), "was changed since"),
     "array overwritten": (".u8", lambda path: overwritten(path), "was changed since"),
-    "array missing": (".u8", Path.unlink, "cannot be read"),
+    "array missing": (".u8", Path.unlink, "is missing"),
+    "array a FIFO": (".u8", lambda path: (path.unlink(), os.mkfifo(path)), "cannot be read \\(a FIFO\\)"),
     "record truncated": (".json", lambda path: path.write_text(path.read_text()[:20]), "is damaged"),
     "record garbage": (".json", lambda path: path.write_bytes(os.urandom(300)), "is damaged"),
     "record empty": (".json", lambda path: path.write_bytes(b""), "is damaged"),

@@ -2,7 +2,6 @@
 skips what cannot be read (counted, in one warning) or stops with one line naming the path and
 the fix; never a hang, a traceback or stale pixels."""
 
-import io
 import os
 import shutil
 import warnings
@@ -15,8 +14,18 @@ import torch
 from PIL import Image
 
 import formats
-from damage import (ODD_ENTRIES, as_chw, image_folder, not_root, one_line_error, pictures, train_py, trained_images,
-                    within)
+from damage import (
+    ODD_ENTRIES,
+    as_chw,
+    bmp,
+    image_folder,
+    not_root,
+    one_line_error,
+    pictures,
+    train_py,
+    trained_images,
+    within,
+)
 from dcgan.data.folder import ImageFolderDataModule
 from dcgan.errors import UsageError
 
@@ -87,7 +96,7 @@ def test_a_root_that_cannot_be_listed_is_one_line(tmp_path: Path):
     try:
         with not_root(), pytest.raises(UsageError, match=r"data.root=.*images cannot be listed \(Permission denied\): "
                                                          "give the user running training read access to it"):
-            module(root).source
+            module(root).source  # noqa: B018
     finally:
         root.chmod(0o755)
 
@@ -148,12 +157,6 @@ def test_the_key_is_the_content_so_a_copy_put_in_place_is_read_from_the_cache_un
     assert torch.equal(trained_images(module(root, cache="disk", cache_dir=str(cache_dir))), as_chw(changed))
 
 
-def bmp(image: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, "BMP")
-    return buffer.getvalue()
-
-
 def test_files_added_and_removed_between_runs_are_seen(tmp_path: Path):
     root = image_folder(tmp_path / "images")
     cache_dir = str(tmp_path / "cache")
@@ -202,7 +205,7 @@ def test_a_root_that_is_not_a_folder_is_one_line_naming_the_fix(tmp_path: Path, 
     fix = r" \(data=zip reads a zip\)" if make == "zip" else "$"
     with within(30), pytest.raises(UsageError, match=f"^data.root=.*data is not a folder: point data.root at a "
                                                      f"folder of images{fix}"):
-        module(root).source
+        module(root).source  # noqa: B018
 
 
 def test_a_folder_whose_every_entry_is_bad_is_one_line(tmp_path: Path):

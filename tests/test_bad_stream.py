@@ -50,7 +50,7 @@ def refused(root: Path | str, *overrides: str, match: str) -> str:
 def test_good_shards_train(tmp_path: Path):
     dm = datamodule(shards(tmp_path / "s"), "data.labels=true")
     dm.setup("fit")
-    images, labels = dm.on_after_batch_transfer(next(iter(dm.train_dataloader())), 0)
+    images, _ = dm.on_after_batch_transfer(next(iter(dm.train_dataloader())), 0)
     assert images.shape == (2, 3, 16, 16) and dm.classes == ["a", "b", "c"]
 
 
@@ -124,6 +124,19 @@ def test_shards_py_refuses_a_folder_holding_the_users_files_and_leaves_them(tmp_
     assert json.loads((tmp_path / "new" / "dcgan.json").read_text()) == {"writing": True}
 
 
+def test_shards_py_refuses_shards_as_a_source_and_a_chunk_size_that_is_no_size(tmp_path: Path):
+    from dcgan.data.folder import ImageFolderDataModule
+    from dcgan.data.shards import write_shards
+
+    with pytest.raises(UsageError, match=r"data=StreamDataModule cannot be written as shards: name the preset"):
+        write_shards(datamodule(shards(tmp_path / "s")), str(tmp_path / "out"))
+    images = formats.folder(tmp_path / "images", np.zeros((2, 8, 8, 3), np.uint8), np.array([0, 1]))
+    for size in ("64000000", "lots", "64 parsecs"):
+        with pytest.raises(UsageError, match=rf"chunk_bytes={size} is not a size: e.g. chunk_bytes=64MB"):
+            write_shards(ImageFolderDataModule(str(images), image_size=8, num_workers=0), str(tmp_path / "out"), size)
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.slow
 def test_shards_py_errors_are_one_line_and_nothing_of_the_users_is_deleted(tmp_path: Path):
     images = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
@@ -135,7 +148,7 @@ def test_shards_py_errors_are_one_line_and_nothing_of_the_users_is_deleted(tmp_p
     def shards_py(*overrides: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, str(ROOT / "shards.py"), f"data.root={root}", "data.image_size=16",
                                "data.num_workers=0", f"paths.data_dir={tmp_path / 'data'}", *overrides], cwd=tmp_path,
-                              capture_output=True, text=True, timeout=300)
+                              capture_output=True, text=True, timeout=300, check=False)
 
     for overrides, said in (([f"output_dir={user}"], "already holds files shards.py did not write (model.bin)"),
                             ([], "error: output_dir is required"),
@@ -159,6 +172,6 @@ def test_train_py_on_damaged_shards_prints_one_line_and_fails(tmp_path: Path):
     (root / "chunk-0-0.bin").write_bytes(b"cut")
     done = subprocess.run([sys.executable, str(ROOT / "train.py"), "data=stream", f"data.root={root}",
                            "data.image_size=16", "trainer.accelerator=cpu", "~callbacks.quality"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert "the shard chunk-0-0.bin is damaged" in done.stderr.strip().splitlines()[-1]

@@ -125,6 +125,8 @@ def test_a_wrong_data_root_or_name_gets_the_right_fix(tmp_path: Path):
     refused(tmp_path, "CIFAR10", tmp_path / "elsewhere", match=r"not found under data.root=.* data.download=true "
                                                                r"downloads it there")
     refused(tmp_path, "cifar10", root, match=r"did you mean data.name=CIFAR10\?")
+    refused(tmp_path, "CIFAR10", folder / "batches.meta", match=r"data.root=.*batches.meta is not a folder: point it at "
+                                                               r"the folder torchvision keeps CIFAR10 in")
     refused(tmp_path, "CIFAR10", root, "data.split=valid", match=r"data.split=valid: CIFAR10 has the splits train, test")
     refused(tmp_path, "CelebA", formats.celeba(tmp_path / "faces", pictures(8, count=2)), "data.labels=true",
             match=r"has no class labels")
@@ -141,6 +143,10 @@ def test_a_download_without_network_is_one_line_at_once(tmp_path: Path, monkeypa
     assert "download it on a machine with one" in message and "copy its cifar-10-batches-py folder" in message
     refused(tmp_path, "MNIST", tmp_path / "fresh", "data.download=true", "data.channels=1",
             match=r"MNIST could not be downloaded .* copy its MNIST/raw folder")  # after trying each mirror
+    root, folder = cifar(tmp_path)
+    (folder / "data_batch_3").unlink()  # a partial copy: downloading again is the fix, and fails offline
+    refused(tmp_path, "CIFAR10", root, match=r"not found under data.root=.* data.download=true downloads it there")
+    refused(tmp_path, "CIFAR10", root, "data.download=true", match=r"CIFAR10 could not be downloaded .*URLError")
 
 
 def test_a_batch_replaced_keeping_its_size_and_time_is_seen_by_the_next_run(tmp_path: Path):
@@ -165,6 +171,6 @@ def test_train_py_on_damaged_cifar_prints_one_line_and_fails(tmp_path: Path):
     (folder / "test_batch").write_bytes(b"\x80\x04 damaged")
     done = subprocess.run([sys.executable, str(ROOT / "train.py"), "experiment=cifar32", "data=torchvision",
                            "data.name=CIFAR10", f"data.root={root}", "data.split=test", f"paths.data_dir={tmp_path}",
-                           "trainer.accelerator=cpu"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+                           "trainer.accelerator=cpu"], cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("error: data.name=CIFAR10: ")

@@ -2,7 +2,6 @@
 skipped and counted; a zip that cannot be read at all, or a dataset.json that cannot give the
 labels asked for, is one line naming the path and the fix; a changed zip is never served stale."""
 
-import io
 import json
 import os
 import shutil
@@ -12,10 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 import formats
-from damage import as_chw, not_root, one_line_error, pictures, train_py, trained_images, within
+from damage import as_chw, bmp, not_root, one_line_error, pictures, train_py, trained_images, within
 from dcgan.data.zip import ZipDataModule
 from dcgan.errors import UsageError
 
@@ -78,14 +76,14 @@ def test_a_file_that_is_not_a_whole_zip_is_one_line(tmp_path: Path, damage: str)
                       "html": b"<html><body>Download quota exceeded</body></html>"}[damage])
     with pytest.raises(UsageError, match=r"^data.root=.*data.zip is not a zip file, or a truncated or damaged one "
                                          r"\(.*\): data=zip reads StyleGAN2-ADA's dataset zip whole"):
-        module(path).source
+        module(path).source  # noqa: B018
 
 
 def test_a_zip_without_images_is_one_line(tmp_path: Path):
     path = zipped(tmp_path / "data.zip", {"dataset.json": b'{"labels": null}', "notes.txt": b"x"})
     with pytest.raises(UsageError, match=r"data.root=.*data.zip holds no images \(no bmp/gif/jpeg/jpg/png/tif/tiff/"
                                          r"webp member\): point data.root at a dataset zip"):
-        module(path).source
+        module(path).source  # noqa: B018
 
 
 @pytest.mark.parametrize("make", ["missing", "folder", "fifo"])
@@ -98,7 +96,7 @@ def test_a_root_that_is_not_a_file_is_one_line(tmp_path: Path, make: str):
     fix = r" \(data=folder reads a folder\)" if make == "folder" else "$"
     with within(30), pytest.raises(UsageError, match=f"^data.root=.*data.zip is not a file: point it at a dataset "
                                                      f"zip{fix}"):
-        module(path).source
+        module(path).source  # noqa: B018
 
 
 def test_an_unreadable_zip_is_one_line(tmp_path: Path):
@@ -106,7 +104,7 @@ def test_an_unreadable_zip_is_one_line(tmp_path: Path):
     path.chmod(0)
     with not_root(), pytest.raises(UsageError, match=r"data.root=.*data.zip cannot be read \(Permission denied\): "
                                                      "give the user running training read access to it"):
-        module(path).source
+        module(path).source  # noqa: B018
 
 
 @pytest.mark.parametrize("labels, error", [
@@ -155,12 +153,6 @@ def test_an_identical_zip_put_in_place_is_read_from_the_cache(tmp_path: Path):
     os.replace(tmp_path / "copy.zip", path)
     module(path, cache="disk", cache_dir=str(cache_dir)).prepare_data()
     assert array.stat().st_ino == built
-
-
-def bmp(image: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, "BMP")
-    return buffer.getvalue()
 
 
 def test_a_name_stored_twice_is_one_record_read_as_its_last_copy(tmp_path: Path):

@@ -179,7 +179,7 @@ def test_precision_and_recall_run_in_vgg16_features(vgg_weights: Path, digits_ro
     for path in find_images(digits_root)[::150]:  # 12 digits of every class
         shutil.copy(path, real / path.name)
     result = evaluate(evaluate_config(f"samples={real}", "data=folder", f"data.root={real}", "data.image_size=16",
-                                      "data.channels=1", "features=vgg16", f"features.weights={vgg_weights}",
+                                      "data.channels=1", "data.batch_size=4", "features=vgg16", f"features.weights={vgg_weights}",
                                       "cache_dir=null", "progress=false", f"output={tmp_path / 'vgg.json'}"))
     assert result["protocol"]["features"] == "vgg16"
     assert set(result["metrics"]) == EVERY - {"is"}  # VGG-16's fc2 has no class logits

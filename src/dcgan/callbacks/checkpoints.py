@@ -1,10 +1,11 @@
 """Checkpoints in the run directory: last.ckpt after every epoch and when the run is stopped by a
-signal, periodic ones kept, the best by val/fid; never a partial file, never NaN weights, and a
-full disk is one line naming it and the checkpoint that is still good."""
+signal, the newest few periodic ones, the best by val/fid; never a partial file, never NaN weights,
+and a full disk is one line naming it and the checkpoint that is still good."""
 
 import errno
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,8 +41,9 @@ class BesideTarget(TorchCheckpointIO):
 
 
 class RunCheckpoints(Checkpoint):
-    """dirpath/last.ckpt after every epoch; dirpath/epoch=NNN.ckpt (N epochs done) every N epochs;
-    dirpath/best.ckpt whenever `monitor` (lower is better, e.g. val/fid) reaches a new low.
+    """dirpath/last.ckpt after every epoch; dirpath/epoch=NNN.ckpt (N epochs done) every N epochs,
+    the newest `keep_periodic` of them kept (null: all); dirpath/best.ckpt whenever `monitor` (lower
+    is better, e.g. val/fid) reaches a new low.
 
     Preemption: on SIGTERM (a cluster scheduler) Lightning finishes the iteration and stops; this
     then writes last.ckpt, which ckpt_path= resumes exactly. Ctrl-C does the same (a second
@@ -50,17 +52,27 @@ class RunCheckpoints(Checkpoint):
     Files are replaced atomically (a crash mid-write leaves the previous one loadable), and
     weights that are no longer finite are never written. The periodic and the best checkpoint
     are hard links to the last.ckpt they were (no copy, no space), as every last.ckpt is a new
-    file. A full disk ends the run with one line naming it and the checkpoint still good.
+    file, so pruning a periodic one removes a name, never what last.ckpt or best.ckpt hold; only
+    files this run wrote are pruned (their names are in its checkpoints, so a requeued or restarted
+    run that goes on in the same folder prunes those of its earlier attempts too). A full disk ends
+    the run with one line naming it and the checkpoint still good.
     Subclassing Checkpoint makes Lightning run this after the other callbacks (so the epoch's
     val/fid is there) and skip its own.
     """
 
-    def __init__(self, dirpath: str, every_n_epochs: int = 1, monitor: str | None = "val/fid"):
+    def __init__(self, dirpath: str, every_n_epochs: int = 10, keep_periodic: int | None = 3,
+                 monitor: str | None = "val/fid"):
+        if keep_periodic is not None and keep_periodic < 1:
+            raise UsageError(f"keep_periodic={keep_periodic} must be at least 1 (null keeps all; every_n_epochs=0 "
+                             "writes none)")
         self.dirpath = Path(dirpath)
         self.every_n_epochs = every_n_epochs
+        self.keep_periodic = keep_periodic
         self.monitor = monitor
         self.best: float | None = None
+        self.periodic: list[str] = []  # the periodic checkpoints kept, oldest first
         self._previous_sigint = None
+        self._previous_excepthook = None
         self._saved: int | None = None  # the iteration the last good last.ckpt was written after
 
     @property
@@ -74,11 +86,23 @@ class RunCheckpoints(Checkpoint):
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
             self._previous_sigint = signal.signal(signal.SIGINT, self._on_ctrl_c)
+        self._previous_excepthook, threading.excepthook = threading.excepthook, self._thread_failed
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if self._previous_sigint is not None:
             signal.signal(signal.SIGINT, self._previous_sigint)
             self._previous_sigint = None
+        if self._previous_excepthook is not None:
+            threading.excepthook, self._previous_excepthook = self._previous_excepthook, None
+
+    def _thread_failed(self, args: threading.ExceptHookArgs) -> None:
+        """A full disk in a writer's thread (TensorBoard's) as one line: the writer raises it again in
+        the main thread when flushed, where it ends the run with the line disk_full() says."""
+        if isinstance(args.exc_value, OSError) and args.exc_value.errno in FULL:
+            print(f"warning: a writer thread ({args.thread.name}) stopped: {args.exc_value}", file=sys.stderr,
+                  flush=True)
+        else:
+            (self._previous_excepthook or threading.__excepthook__)(args)
 
     def _on_ctrl_c(self, signum, frame) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C: stop at once
@@ -87,7 +111,7 @@ class RunCheckpoints(Checkpoint):
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         if isinstance(exception, SIGTERMException) and not trainer.fast_dev_run:  # between iterations: whole
-            with self._disk_full_said():
+            with self.disk_full_said():
                 self.save(trainer)
             rank_zero_info(f"Stopped by a signal after iteration {pl_module.iteration - 1}: saved {self.last}; "
                            f"resume with: {resume_command(self.last)}")
@@ -99,35 +123,59 @@ class RunCheckpoints(Checkpoint):
         improved = score is not None and (self.best is None or float(score) < self.best)
         if improved:
             self.best = float(score)  # before saving, so that last.ckpt knows the best so far
-        with self._disk_full_said():
+        epochs = trainer.current_epoch + 1
+        periodic = self.dirpath / f"epoch={epochs:03d}.ckpt"
+        due = self.every_n_epochs > 0 and epochs % self.every_n_epochs == 0
+        if due:  # before saving, so that last.ckpt knows which to prune after it
+            self.periodic = [*(name for name in self.periodic if name != str(periodic)), str(periodic)]
+        with self.disk_full_said():
             self.save(trainer)
             if not trainer.is_global_zero:
                 return
             # a hard link is safe when every last.ckpt is a new file, as BesideTarget writes them
             keep = link_atomically if isinstance(trainer.strategy.checkpoint_io, BesideTarget) else copy_atomically
-            epochs = trainer.current_epoch + 1
-            if self.every_n_epochs > 0 and epochs % self.every_n_epochs == 0:
-                keep(self.last, self.dirpath / f"epoch={epochs:03d}.ckpt")
+            if due:
+                keep(self.last, periodic)
+                self._prune()
             if improved:
                 keep(self.last, self.dirpath / "best.ckpt")
 
+    def _prune(self) -> None:
+        """Remove the oldest periodic checkpoints beyond keep_periodic (names only: see the class)."""
+        if self.keep_periodic is None:
+            return
+        for old in self.periodic[:-self.keep_periodic]:
+            Path(old).unlink(missing_ok=True)
+        self.periodic = self.periodic[-self.keep_periodic:]
+
     @contextmanager
-    def _disk_full_said(self) -> Iterator[None]:
-        """A full disk as one line: which disk, and which checkpoint is still good (the
-        previous last.ckpt: a write that fails leaves it as it was)."""
+    def disk_full_said(self, where: Path | None = None) -> Iterator[None]:
+        """A full disk as one line (disk_full): while writing checkpoints, or, given `where` (the run
+        directory), any file of the run (a logger's, metrics.json)."""
         try:
             yield
         except OSError as error:
             if error.errno not in FULL:
                 raise
-            mount = self.dirpath.resolve()
-            while not os.path.ismount(mount):
-                mount = mount.parent
-            when = f" (after iteration {self._saved})" if self._saved is not None else ""
-            good = (f"the last good checkpoint is {self.last}{when}: free some space, then resume with: "
-                    f"{resume_command(self.last)}") if self.last.is_file() else "no checkpoint was kept"
-            raise UsageError(f"the disk holding {self.dirpath} (mounted at {mount}) is full: "
-                             f"{os.strerror(error.errno)} while writing checkpoints; {good}") from None
+            if isinstance(error.__context__, UsageError):  # a logger failing to flush after the line was made
+                raise error.__context__ from None
+            what = "checkpoints" if where is None else error.filename or "the run's logs"
+            raise self.disk_full(error, where if where is None or not error.filename
+                                 else Path(error.filename).parent, what) from None
+
+    def disk_full(self, error: OSError, where: Path | None, what: str) -> UsageError:
+        """The one line a full disk ends the run with: which disk (the one holding `where`, by default
+        the checkpoints'), and which checkpoint is still good (the newest whole last.ckpt: a write
+        that fails leaves the previous one as it was)."""
+        where = where or self.dirpath
+        mount = where.resolve()
+        while not os.path.ismount(mount):
+            mount = mount.parent
+        when = f" (after iteration {self._saved})" if self._saved is not None else ""
+        good = (f"the last good checkpoint is {self.last}{when}: free some space, then resume with: "
+                f"{resume_command(self.last)}") if self.last.is_file() else "no checkpoint was kept"
+        return UsageError(f"the disk holding {where} (mounted at {mount}) is full: "
+                          f"{os.strerror(error.errno)} while writing {what}; {good}")
 
     def save(self, trainer: pl.Trainer) -> None:
         """Write last.ckpt; every rank must call it (Lightning gathers state, rank 0 writes).
@@ -144,8 +192,10 @@ class RunCheckpoints(Checkpoint):
         self._saved = trainer.lightning_module.iteration - 1
 
     def state_dict(self) -> dict:
-        return {"best": self.best}
+        return {"best": self.best, "periodic": self.periodic}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.best = state_dict["best"]
+        # those of an earlier run in another folder are its record, not this run's to prune
+        self.periodic = [name for name in state_dict.get("periodic", []) if Path(name).parent == self.dirpath]
 

@@ -6,8 +6,11 @@ the records it describes (Source.state), the shape of the decoded array and the 
 not be decoded; with the pixels, .u8 beside it holds the array, raw uint8 (N, C, S, S). Images
 decode straight into that file, which every rank and later run then memory-maps: the whole array
 is never in a process's memory, and the ranks on a machine share one copy of its pages (the OS's
-page cache). A changed source replaces both, so stale arrays never pile up. And how the tiers
-serve that array: Rows (host and disk: batches gathered from it), moved (device: copied up).
+page cache). A changed source replaces both, so stale arrays never pile up. The record also
+holds the array file's identity (inode, size, modification time): an array changed, truncated or
+missing since, or a record that is not whole, is decoded again with a warning, never served.
+And how the tiers serve that array: Rows (host and disk: batches gathered from it), moved
+(device: copied up).
 """
 
 import errno
@@ -23,7 +26,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from dcgan.data.images import decode_all
-from dcgan.data.reading import open_file
+from dcgan.data.reading import NotAFile, open_file
 from dcgan.data.source import Source, shown
 from dcgan.errors import UsageError
 from dcgan.files import replaced_atomically
@@ -97,13 +100,15 @@ def decoded(source: Source, image_size: int, channels: int, cache_dir: Path | No
     if record and not pixels:
         return None, record["bad"]
     if record and record["pixels"]:
-        try:
-            with open_file(array_path) as file:
-                if identity(file) == record["array"]:
-                    return mapped(file, tuple(record["shape"]), prefetch), record["bad"]
-            why = "was changed since its record was written"
-        except OSError as error:
-            why = f"cannot be read ({error})"
+        why = "is missing"
+        if os.path.lexists(array_path):
+            try:
+                with open_file(array_path) as file:
+                    if identity(file) == record["array"]:
+                        return mapped(file, tuple(record["shape"]), prefetch), record["bad"]
+                why = "was changed since its record was written"
+            except OSError as error:
+                why = f"cannot be read ({error.what if isinstance(error, NotAFile) else error.strerror})"
         warnings.warn(f"data.cache_dir={shown(cache_dir)}: {shown(array_path.name)} {why}: decoding the images "
                       "again", stacklevel=2)
     try:
@@ -126,7 +131,9 @@ def kept(record_path: Path, state: str, shape: tuple[int, ...]) -> dict[str, Any
     try:
         with open_file(record_path) as file:
             record = json.loads(file.read())
-    except (OSError, ValueError) as error:  # unreadable, not a file, truncated, garbage, not UTF-8
+    except NotAFile as error:
+        return damaged(record_path, f"it is {error.what}")
+    except (OSError, ValueError) as error:  # unreadable, truncated, garbage, not UTF-8
         return damaged(record_path, str(error))
     if not isinstance(record, dict) or "state" not in record:
         return damaged(record_path, "it is not a cache record")

@@ -44,7 +44,8 @@ def from_disk(path: Path, split: str) -> Any:
     try:
         dataset = datasets.load_from_disk(str(path))
     except Exception as error:  # noqa: BLE001 a damaged or missing arrow or JSON file: pyarrow's, json's, OSError
-        raise UsageError(f"data.name={shown(path)} is a save_to_disk folder that cannot be read ({said(error)}): save the dataset there again (Dataset.save_to_disk)") from None
+        raise UsageError(f"data.name={shown(path)} is a save_to_disk folder that cannot be read ({said(error)}): "
+                         "save the dataset there again (Dataset.save_to_disk)") from None
     if isinstance(dataset, datasets.DatasetDict):
         if split not in dataset:
             raise UsageError(f"data.split={split}: {shown(path)} has the splits {', '.join(dataset)}")
@@ -67,7 +68,7 @@ def image_folder(path: Path, split: str, scratch_dir: Path | None) -> Any:
                          "name a folder you can write to, or leave data.root out") from None
     with preparing as scratch:
         try:
-            return datasets.load_dataset("imagefolder", data_dir=str(path), split=split, cache_dir="/tmp/w31/hfc-break",
+            return datasets.load_dataset("imagefolder", data_dir=str(path), split=split, cache_dir=scratch,
                                          keep_in_memory=True)
         except Exception as error:  # noqa: BLE001 no images, a damaged metadata file, no such split
             raise UsageError(f"data.name={shown(path)} cannot be read as an image folder by datasets "
@@ -89,7 +90,7 @@ def from_hub(name: str, split: str, cache_dir: Path | None) -> Any:
                              f"datasets' cache ({shown(cache_dir) if cache_dir else '~/.cache/huggingface'})") from None
     try:
         return datasets.load_dataset(name, split=split, cache_dir=cache_dir and str(cache_dir))
-    except Exception as error:  # noqa: BLE001 no such dataset or split, not in the cache while offline, a damaged download
+    except Exception as error:  # noqa: BLE001 no such dataset or split, not cached while offline, a damaged download
         offline = " (HF_HUB_OFFLINE is set: only datasets' cache is read)" if constants.is_offline_mode() else ""
         raise UsageError(f"data.name={name} data.split={split} cannot be loaded{offline}: "
                          f"{said(error)}") from None
@@ -101,7 +102,7 @@ def column(features: dict[str, Any], kinds: tuple[type, ...], key: str | None, w
         if key not in features:
             raise UsageError(f"{option}={key} is not a column; the columns: {', '.join(features)}")
         if not isinstance(features[key], kinds):
-            raise UsageError(f"{option}={key} is not {what} column (it holds {features[key]!r}): name one that is")
+            raise UsageError(f"{option}={key} is no {what} column (it holds {features[key]!r}): name one that is")
         return key
     found = [name for name, feature in features.items() if isinstance(feature, kinds[0])]
     if len(found) > 1:
@@ -115,10 +116,12 @@ class HuggingFace(Source):
         datasets = datasets_library()  # first: it says so when datasets is not installed
         path = Path(name).expanduser()
         self.local = path if path.exists() else None
-        if self.local is None and (name.startswith(("/", "~", ".")) or name.count("/") > 1 or os.sep != "/" and os.sep in name):
+        looks_local = name.startswith(("/", "~", ".")) or name.count("/") > 1  # a Hub id is user/dataset
+        if self.local is None and looks_local:
             raise UsageError(f"data.name={shown(name)}: no such folder (a Hub id reads user/dataset)")
         if self.local and not path.is_dir():
-            raise UsageError(f"data.name={shown(name)} is a file: name a save_to_disk folder, a folder of images or a Hub id")
+            raise UsageError(f"data.name={shown(name)} is a file: name a save_to_disk folder, a folder of images "
+                             "or a Hub id")
         if self.local and any((path / f).is_file() for f in ("dataset_dict.json", "state.json")):
             if cache_dir:  # said, not silently ignored (a run composed for another preset may carry one)
                 warnings.warn(f"data.root={shown(cache_dir)} is not used: it is where a Hub dataset is downloaded, and "
@@ -128,10 +131,10 @@ class HuggingFace(Source):
             dataset = image_folder(path, split, cache_dir) if self.local else from_hub(name, split, cache_dir)
         self.title = f"{shown(name)} ({split})"
         self.where = f"data.name={shown(name)} data.split={split}"
-        self.image_key = column(dataset.features, (datasets.Image,), image_key, "an image", "data.image_key")
+        self.image_key = column(dataset.features, (datasets.Image,), image_key, "image", "data.image_key")
         if self.image_key is None:
             raise UsageError(f"{self.where} has no image column: name it with data.image_key=")
-        self.label_key = column(dataset.features, (datasets.ClassLabel, datasets.Value), label_key, "a class label",
+        self.label_key = column(dataset.features, (datasets.ClassLabel, datasets.Value), label_key, "class label",
                                 "data.label_key")
         self.images = dataset.select_columns([self.image_key])  # a row decodes its image only
         self.dataset = dataset

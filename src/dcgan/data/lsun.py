@@ -37,7 +37,7 @@ def lmdb() -> Any:
 
 def categories(root: Path, split: str) -> list[str]:
     """The categories data.split names, each an LMDB folder under root."""
-    names = [f"{c}_{split}" for c in CATEGORIES] if split in ("train", "val") else split.split(",")
+    names = [f"{c}_{split}" for c in CATEGORIES] if split in ("train", "val") else [n.strip() for n in split.split(",")]
     if not root.is_dir():
         raise UsageError(f"data.root={shown(root)} is not a folder: point it at the folder holding LSUN's "
                          "<category>_lmdb folders")

@@ -15,6 +15,7 @@ from dcgan.errors import UsageError
 
 # what shards.py and litdata's writer leave in an output folder (N.index.json: a writer's part, while it runs)
 OWN = re.compile(r"(dcgan\.json|index\.json|\d+\.index\.json|chunk-\d+-\d+(\.\w+)?\.bin|\.checkpoints)")
+CHUNK_BYTES = re.compile(r"\d+(\.\d+)? *[KMGT]?B?", re.IGNORECASE)  # what litdata reads as a size: 64MB, 1.5GB
 
 
 class _Record:
@@ -56,6 +57,11 @@ def claimed(output_dir: str) -> None:
 def write_shards(datamodule: ImageDataModule, output_dir: str, chunk_bytes: str = "64MB") -> int:
     """Write datamodule's images, decoded at its image_size and channels, as litdata chunks in
     output_dir, with META beside them; returns how many were written."""
+    if not isinstance(datamodule, ImageDataModule):  # data=stream: shards already
+        raise UsageError(f"data={type(datamodule).__name__} cannot be written as shards: name the preset of the data "
+                         "they come from (data=folder, zip, torchvision, huggingface)")
+    if not CHUNK_BYTES.fullmatch(chunk_bytes) or chunk_bytes.strip().isdigit():  # a bare number has no unit
+        raise UsageError(f"chunk_bytes={chunk_bytes} is not a size: e.g. chunk_bytes=64MB (B, KB, MB, GB, TB)")
     source = datamodule.source
     streaming = litdata()
     wanted = range(len(source))

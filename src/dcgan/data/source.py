@@ -22,18 +22,6 @@ def said(error: BaseException) -> str:
     return " ".join(f"{type(error).__name__}: {error}".split()).rstrip(":")
 
 
-def stats_digest(root: Path, files: list[Path], digest: "hashlib._Hash | None" = None) -> str:
-    """A key over each file's name, size, modification and change times and inode: an edit that
-    keeps the size and puts the modification time back still changes it (st_ctime_ns is set by
-    every write, and no tool can set it back). One stat per file."""
-    digest = digest or hashlib.sha1()
-    for path in files:
-        stat = path.stat()
-        digest.update(os.fsencode(path.relative_to(root)))
-        digest.update(f" {stat.st_size} {stat.st_mtime_ns} {stat.st_ctime_ns} {stat.st_ino}\n".encode())
-    return digest.hexdigest()
-
-
 def place(path: Path) -> str:
     """8 hex digits that tell this path's data from another folder's of the same name."""
     return hashlib.sha1(os.fsencode(path.expanduser().resolve())).hexdigest()[:8]

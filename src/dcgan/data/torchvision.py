@@ -8,8 +8,10 @@ import pickle
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.client import HTTPException
 from pathlib import Path
 from typing import Any
+from urllib.error import URLError
 
 import numpy as np
 
@@ -20,6 +22,7 @@ from dcgan.data.reading import content_digest
 from dcgan.data.source import Source, place, said, shown
 from dcgan.errors import UsageError
 
+NETWORK = (URLError, TimeoutError, ConnectionError, HTTPException)  # a download that could not finish
 SPLITS = {  # what data.split may be, and the keyword each class takes it as
     "CIFAR10": ("train", "test"), "CIFAR100": ("train", "test"), "MNIST": ("train", "test"),
     "FashionMNIST": ("train", "test"), "STL10": ("train", "test", "unlabeled", "train+unlabeled"),
@@ -79,15 +82,19 @@ def opened(name: str, root: Path, split: str, download: bool) -> Any:
     kind = type(name, (base,), {name: check for name, check in checks.items() if hasattr(base, name)})
     options = {"split": split} if name in ("STL10", "CelebA") else {"train": split == "train"}
     folder = folder_of(name, root)
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"data.root={shown(root)} is not a folder: point it at the folder torchvision keeps {name} in "
+                         f"(the one holding {shown(folder.relative_to(root))})")
     there = folder.is_dir()
     if download:
         print(f"dcgan: downloading {name} ({split}) into {shown(root)} through torchvision", flush=True)
     try:
         with network_timeout():
             return kind(str(root), download=download, **options)
-    except Exception as error:  # noqa: BLE001 whatever the download, the unpickling or the parsing of a damaged file raises
+    except Exception as error:  # noqa: BLE001 what a download, or unpickling or parsing a damaged file, raises
         why = said(error)
-        if download and not there:
+        failed = isinstance(error, NETWORK) or str(error).startswith("Error downloading")  # MNIST's, after its mirrors
+        if download and (failed or not there):
             raise UsageError(f"data.download=true: {name} could not be downloaded into data.root={shown(root)} "
                              f"({why}): without a network, download it on a machine with one "
                              f"(torchvision.datasets.{name}(root, download=True)) and copy its "
