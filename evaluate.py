@@ -132,10 +132,12 @@ def evaluate(cfg: DictConfig) -> dict:
     else:
         samples = Decoded(Folder(Path(cfg.samples)), size, channels)
         count_fake = min(cfg.num_fake, len(samples))
-        # A seeded random draw, never the first num_fake in sorted order (in a folder sorted by
-        # class, a few classes); all of them in that random order when num_fake covers the folder.
+        # Fewer than the folder holds: a seeded random draw, never the first num_fake in sorted
+        # order (in a folder sorted by class, a few classes); all of them: in order, as torch-fidelity.
+        chosen = torch.arange(count_fake) if count_fake == len(samples) else draw(len(samples), count_fake,
+                                                                                   cfg.subset_seed)
         progress = tqdm(total=count_fake, desc="samples' features", **bar)
-        for batch in draw(len(samples), count_fake, cfg.subset_seed).split(cfg.batch_size):
+        for batch in chosen.split(cfg.batch_size):
             images = torch.stack([samples.image(int(i)) for i in batch])
             features, logits = features_of(images, logits="is" in metrics)
             fake_parts.append(features.cpu())

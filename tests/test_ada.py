@@ -47,7 +47,7 @@ def test_p_moves_by_the_sign_of_rt_minus_the_target_at_the_papers_speed():
 
 @pytest.mark.parametrize("channels", [3, 1])
 def test_p_zero_gives_back_every_image_bit_for_bit(channels: int):
-    images = torch.rand(16, channels, 16, 16) * 2 - 1
+    images = torch.rand(512, channels, 8, 8) * 2 - 1  # 6,144 draws of a transform: any leak shows
     ada = AdaptiveAugment("bgc", p=0.0)
     assert torch.equal(ada(images, torch.Generator().manual_seed(0)), images)
     ada.p.fill_(0.5)
@@ -219,11 +219,12 @@ def noise_images(n: int = 16, size: int = 16) -> torch.Tensor:
     return torch.from_numpy(np.random.default_rng(0).integers(0, 256, (n, 3, size, size), dtype=np.uint8))
 
 
-def fit(model: DCGAN, epochs: int, checkpoint: Path | None = None) -> pl.Trainer:
+def fit(model: DCGAN, epochs: int, checkpoint: Path | None = None, callbacks: list | None = None) -> pl.Trainer:
     """Train model on noise_images(), one iteration an epoch, from checkpoint if given."""
     pl.seed_everything(0, verbose=False)
     trainer = pl.Trainer(accelerator="cpu", max_epochs=epochs, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, log_every_n_steps=1)
+                         enable_progress_bar=False, enable_model_summary=False, log_every_n_steps=1,
+                         callbacks=callbacks)
     trainer.fit(model, datamodule=InMemoryDataModule(noise_images(), batch_size=16), ckpt_path=checkpoint)
     return trainer
 
@@ -234,9 +235,21 @@ def small_ada(**options) -> DCGAN:  # each adjustment of p moves it by 16 images
                                                                     "ada_kimg": 0.32, **options})
 
 
+class Trace(pl.Callback):
+    """(r_t, p) after each iteration."""
+
+    def __init__(self):
+        self.steps: list[tuple[float, float]] = []
+
+    def on_train_batch_end(self, trainer: pl.Trainer, module: DCGAN, *args) -> None:
+        self.steps.append((module.augment.rt.item(), module.augment.p.item()))
+
+
 def test_p_rises_while_d_overfits_a_few_images():
-    model = small_ada(ada_kimg=0.16)  # 0.1 an iteration
-    trainer = fit(model, 12)
+    model, trace = small_ada(ada_kimg=0.16), Trace()  # p moves by 0.1 an iteration
+    trainer = fit(model, 12, callbacks=[trace])
+    before = [0.0] + [p for _, p in trace.steps]
+    assert all(rt > 0.6 for (rt, p), old in zip(trace.steps, before) if p > old)  # up only while D overfits
     assert model.augment.p > 0.15  # from 0, up more often than down
     assert trainer.logged_metrics["train/ada_p"] == model.augment.p
 

@@ -5,16 +5,17 @@ the last good checkpoint, which then resumes. Each on a real, small tmpfs (mount
 import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import pytorch_lightning as pl
 import torch
 
-from conftest import SHRINK, run_script
+from conftest import ROOT, SHRINK, run_script
 from train import train
 
-pytestmark = pytest.mark.slow  # two tiny runs each
+pytestmark = pytest.mark.slow  # two tiny runs each, one of them in a process of its own
 
 
 @pytest.fixture
@@ -23,7 +24,7 @@ def small_disk(tmp_path: Path):
     disk = tmp_path / "disk"
     disk.mkdir()
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,nr_inodes=64", "tmpfs", str(disk)],
-                             capture_output=True, text=True)
+                             check=False, capture_output=True, text=True)
     if mounted.returncode:
         pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()} (needs root)")
     yield disk
@@ -33,7 +34,7 @@ def small_disk(tmp_path: Path):
 def fill(disk: Path, inodes_left: int | None = None) -> None:
     """Fill `disk`: its bytes (inodes_left None), or all its inodes but `inodes_left` (empty files)."""
     filler = disk / "filler"
-    filler.mkdir(exist_ok=True)
+    filler.mkdir(exist_ok=True)  # removed to free the disk again
     if inodes_left is None:
         with open(filler / "bytes", "wb", buffering=0) as file:  # unbuffered: every write reaches the disk
             try:
@@ -110,10 +111,18 @@ def assert_one_line_then_resumes(said: str, capfd: pytest.CaptureFixture, disk: 
 
 def test_last_ckpt_at_an_epoch_end_with_the_whole_run_on_the_full_disk(small_disk: Path, digits_root: Path,
                                                                      capfd: pytest.CaptureFixture, run_config):
-    """TensorBoard's events share the disk: its writer fails too, and must not bury the line."""
+    """As a user meets it, in a process of its own: TensorBoard's events share the disk, its writer
+    thread fails too and its last flush with it, and neither may bury the line in a traceback."""
     run = small_disk / "run"
-    said = run_until_full(digits_root, run, run / "checkpoints", "trainer.max_epochs=2",
-                          f"+callbacks.fill={{_target_: test_full_disk.FillAtEpochEnd, disk: '{small_disk}', epoch: 1}}")
+    (small_disk / "filler").mkdir()
+    done = subprocess.run([sys.executable, str(ROOT / "train.py"), *SHRINK, "experiment=digits",
+                           f"data.root={digits_root}", "~callbacks.quality", "trainer.max_epochs=2",
+                           f"hydra.run.dir={run}", f"+callbacks.fill={{_target_: probes.FillDisk, "
+                           f"path: '{small_disk / 'filler' / 'bytes'}', epoch: 1}}"],
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "tests")}, capture_output=True, text=True,
+                          timeout=600, check=False)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    said = done.stderr.strip().splitlines()[-1]
     assert_one_line_then_resumes(said, capfd, small_disk, run / "checkpoints", 3, run_config)
 
 

@@ -26,7 +26,7 @@ from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_featur
 
 import dcgan.metrics.features
 from conftest import with_random_weights
-from dcgan.metrics.features import extract, inception
+from dcgan.metrics.features import InceptionV3, extract, inception
 from dcgan.metrics.scores import scores
 
 METRICS = ["fid", "kid", "is", "precision", "recall"]
@@ -111,7 +111,8 @@ def test_metrics_of_given_features_are_torch_fidelitys_within_1e_4_relative():
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A state dict of torch-fidelity's Inception-v3, randomly initialised (He, seeded), in a file."""
+    """A state dict of torch-fidelity's Inception-v3, randomly initialised (He, seeded), its batch
+    norms' statistics measured on 8 images (else features barely differ between images), in a file."""
     with pytest.MonkeyPatch.context() as patch:
         network = with_random_weights(patch, FeatureExtractorInceptionV3, "inception-v3-compat", ["2048"])
     with torch.random.fork_rng():
@@ -119,7 +120,12 @@ def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for module in network.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-        nn.init.normal_(network.fc.weight)  # logits that differ by units between images: IS above 1
+            if isinstance(module, nn.BatchNorm2d):
+                module.momentum = None  # the statistics of all it sees, equally
+                module.reset_running_stats()
+        nn.init.normal_(network.fc.weight, std=0.1)  # logits that differ by units between images: IS above 1
+    with torch.no_grad():
+        network.train()(images(8, 32, seed=5, detail=4))
     path = tmp_path_factory.mktemp("inception") / "random-inception.pth"
     torch.save(network.state_dict(), path)
     return path
@@ -142,9 +148,11 @@ class Seen(Exception):
     """Raised by a hook to stop a forward pass once its input to a layer is seen."""
 
 
-def test_inception_resizes_as_tensorflow_1_whatever_torchmetrics_does(ours: nn.Module, monkeypatch):
+def test_inception_resizes_as_tensorflow_1_whatever_torchmetrics_does(monkeypatch):
     # torch's interpolate (torchmetrics >= 1.9 resizes with its antialiased bilinear) made to fail:
-    # the resize is torch-fidelity's TF1 bilinear, exactly, into the first convolution
+    # the resize is torch-fidelity's TF1 bilinear, exactly, into the first convolution (whatever
+    # the weights: default random ones, the cheapest to build)
+    ours = with_random_weights(monkeypatch, InceptionV3, "inception-v3-compat", ["2048"])
     def torch_interpolate(*args, **kwargs):
         raise AssertionError("torch's interpolate resized the Inception input")
 

@@ -41,7 +41,7 @@ class AdaptiveAugment(nn.Module):
         self.target, self.interval, self.kimg = target, interval, kimg
         self.register_buffer("p", torch.tensor(float(p)))
         self.register_buffer("rt", torch.tensor(0.0))  # the latest r_t, for the logs
-        self.register_buffer("signs", torch.zeros(2), persistent=False)  # sum of sign(D(real)), and how many, since the last adjustment
+        self.register_buffer("signs", torch.zeros(2))  # sum of sign(D(real)), and how many, since the last adjustment
 
     def forward(self, images: Tensor, generator: torch.Generator) -> Tensor:
         """images (B, C, H, W), each transform (or DiffAugment operation) applied to each image
