@@ -130,15 +130,18 @@ def test_image_folder_metadata_edited_keeping_its_time_gives_the_new_labels(tmp_
     assert not list((tmp_path / "prepare").iterdir())  # datasets' preparation is not kept
 
 
-def test_an_image_folder_skips_and_counts_bad_images_and_is_not_written_to(tmp_path: Path):
+def test_an_image_folder_skips_and_counts_bad_images_and_is_not_written_to(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch):
     root = formats.folder(tmp_path / "images", pictures(), LABELS)
     (root / "class0" / "broken.png").write_bytes(b"\x89PNG cut short")
     before = sorted(root.rglob("*"))
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
     dm = datamodule(tmp_path, root, "data.labels=true")
     with pytest.warns(UserWarning, match=r"skipped 1 images of data.name=.*images data.split=train .*: row 2 \(.*class0/broken.png\)"):
         dm.setup("fit")
     assert len(dm.images) == 6 and dm.classes == ["class0", "class1", "class2"]
-    assert sorted(root.rglob("*")) == before
+    assert sorted(root.rglob("*")) == before and not list((tmp_path / "work").iterdir())
     (root / "metadata.jsonl").write_text("{not json\n")
     refused(tmp_path, root, match=r"cannot be read as an image folder by datasets \(ArrowInvalid")
 

@@ -75,8 +75,10 @@ def test_a_damaged_index_or_a_truncated_changed_or_missing_chunk_is_refused_befo
     chunk = root / "chunk-0-0.bin"
     whole = chunk.read_bytes()
     chunk.write_bytes(whole[:-100])
-    refused(root, match=r"the shard chunk-0-0.bin is damaged \(truncated or changed since it was written")
+    refused(root, match=r"^data.root=\S+: the shard chunk-0-0.bin is damaged \(truncated or changed since it was written")
     chunk.write_bytes(b"\xff" * 4 + whole[4:])  # same size, its header overwritten
+    refused(root, match=r"the shard chunk-0-0.bin is damaged")
+    chunk.write_bytes(whole[:8] + b"\0" * 12 + whole[20:])  # same size, item offsets zeroed
     refused(root, match=r"the shard chunk-0-0.bin is damaged")
     chunk.unlink()
     refused(root, match=r"chunk-0-0.bin is missing: write them again")
@@ -135,6 +137,19 @@ def test_shards_py_refuses_shards_as_a_source_and_a_chunk_size_that_is_no_size(t
         with pytest.raises(UsageError, match=rf"chunk_bytes={size} is not a size: e.g. chunk_bytes=64MB"):
             write_shards(ImageFolderDataModule(str(images), image_size=8, num_workers=0), str(tmp_path / "out"), size)
     assert not (tmp_path / "out").exists()
+
+
+def test_labels_a_source_cannot_give_stop_a_write_only_when_asked_for(tmp_path: Path):
+    from dcgan.data.folder import ImageFolderDataModule
+    from dcgan.data.shards import written_labels
+
+    images = formats.folder(tmp_path / "images", np.zeros((2, 8, 8, 3), np.uint8), np.array([0, 1]))
+    (images / "top.png").write_bytes(formats.png(np.zeros((8, 8, 3), np.uint8)))  # beside the class folders
+    assert written_labels(ImageFolderDataModule(str(images), num_workers=0)) == ([], None)
+    with pytest.raises(UsageError, match=r"has images both at its top level and in subfolders"):
+        written_labels(ImageFolderDataModule(str(images), num_workers=0, labels=True))
+    (images / "top.png").unlink()
+    assert written_labels(ImageFolderDataModule(str(images), num_workers=0)) == (["class0", "class1"], [0, 1])
 
 
 @pytest.mark.slow

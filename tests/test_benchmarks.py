@@ -20,6 +20,7 @@ SMALLEST = {  # each benchmark's own options at their smallest
     "cifar10.py": ["--smoke", "--setups", "sngan"],  # both suites' SN-GAN: conditional (StudioGAN's) and not
     "conditional.py": ["--iterations", "2", "--seeds", "1", "--every", "1", "--diagnose"],
     "data_pipeline.py": ["--images", "16", "--workers", "0", "--batch-size", "8", "--epochs", "1"],
+    "dead_time.py": ["--epochs", "1", "--batches", "2", "--runs", "1", *TINY_TRAIN, "~callbacks.quality"],
     "data_scale.py": ["--sizes", "40", "--image-size", "16", "--batch-size", "8", "--workers", "0",
                       "--epoch-images", "16", "--sources", "zip", "--tiers", "disk"],
     "ddp_overhead.py": ["--iterations", "4", "--warmup", "1", "--repeats", "1", *TINY_TRAIN, "data.batch_size=8"],

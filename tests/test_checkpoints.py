@@ -100,3 +100,16 @@ def test_a_checkpoint_from_before_spectral_norm_covered_the_class_embedding_gene
                                          f"-{embed}parametrizations.weight.0._u, .*cannot be resumed"):
         train(run_config(*TINY, "data.labels=true", "model.spectral_norm=d", f"ckpt_path={old}",
                          f"paths.output_dir={tmp_path / 'again'}"))
+
+
+def test_only_the_newest_periodic_checkpoints_are_kept_and_last_and_best_never_pruned(run_config, tmp_path: Path):
+    """keep_periodic=2 over 4 epochs: epochs 1 and 2 pruned; best.ckpt (a hard link to the last.ckpt of
+    epoch 1, as epoch=001.ckpt was) keeps its content."""
+    train(run_config("~callbacks.quality", "~callbacks.figures", "trainer.max_epochs=4", "trainer.limit_train_batches=1",
+                     "callbacks.checkpoints.every_n_epochs=1", "callbacks.checkpoints.keep_periodic=2",
+                     "callbacks.checkpoints.monitor=train/loss_d"))
+    checkpoints = tmp_path / "run" / "checkpoints"
+    steps = {path.name: torch.load(path, weights_only=True)["global_step"] for path in checkpoints.iterdir()}
+    assert {name: step for name, step in steps.items() if name != "best.ckpt"} == \
+        {"epoch=003.ckpt": 6, "epoch=004.ckpt": 8, "last.ckpt": 8}
+    assert steps.get("best.ckpt") in (2, 4, 6, 8)  # whichever epoch's loss_d was lowest, whole

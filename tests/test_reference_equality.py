@@ -153,6 +153,7 @@ def test_inception_resizes_as_tensorflow_1_whatever_torchmetrics_does(monkeypatc
     # the resize is torch-fidelity's TF1 bilinear, exactly, into the first convolution (whatever
     # the weights: default random ones, the cheapest to build)
     ours = with_random_weights(monkeypatch, InceptionV3, "inception-v3-compat", ["2048"])
+
     def torch_interpolate(*args, **kwargs):
         raise AssertionError("torch's interpolate resized the Inception input")
 
@@ -200,15 +201,14 @@ def through_both(ours: nn.Module, weights: Path, tmp_path_factory: pytest.TempPa
 def test_inception_features_and_logits_are_torch_fidelitys_within_1e_5(through_both: dict):
     for ours, theirs in through_both["features"]:
         assert ours.shape == theirs.shape and ours.std(0).mean() > 1e-2  # images told apart
-        assert (ours - theirs.double()).abs().max() <= 1e-5
+        assert (ours - theirs.double()).abs().max() <= 1e-5  # measured: 0, bit for bit (batches of 8 and 20)
 
 
 @pytest.mark.slow
 def test_fid_kid_is_precision_recall_are_torch_fidelitys_within_1e_4_relative(through_both: dict):
     ours, reference = through_both["ours"], through_both["reference"]
-    print("MEASURE", ours, reference)
-    for o, t in through_both["features"]:
-        print("MEASURE features", (o - t.double()).abs().max().item(), t.abs().max().item(), o.std(0).mean().item())
+    # measured: FID 405, KID 1.29, IS 1.22, precision 0.05, recall 0.65, each torch-fidelity's to every digit
+    assert ours["is"] > 1.1 and ours["fid"] > 1 and ours["kid"] > 0.1 and 0 < ours["precision"] < ours["recall"] < 1
     assert_equal_metrics(ours, reference)
     fake, real = through_both["features"][0][1], through_both["features"][1][1]
     full = prc_features_to_metric(fake, real, verbose=False)  # its default path, all distances at once

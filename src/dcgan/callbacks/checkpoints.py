@@ -86,7 +86,7 @@ class RunCheckpoints(Checkpoint):
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
             self._previous_sigint = signal.signal(signal.SIGINT, self._on_ctrl_c)
-
+        self._previous_excepthook, threading.excepthook = threading.excepthook, self._thread_failed
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if self._previous_sigint is not None:

@@ -21,9 +21,10 @@ CHUNK_BYTES = re.compile(r"\d+(\.\d+)? *[KMGT]?B?", re.IGNORECASE)  # what litda
 class _Record:
     """A source's record as a chunk's item (picklable, for litdata's writer processes)."""
 
-    def __init__(self, datamodule: ImageDataModule):
+    def __init__(self, datamodule: ImageDataModule, labels: list[int] | None):
         self.source, self.size, self.channels = datamodule.source, datamodule.image_size, datamodule.channels
-        self.labels = checked_labels(datamodule.source) if datamodule.source.classes else None
+        self.labels = labels
+
 
     def __call__(self, index: int):
         try:
@@ -31,6 +32,19 @@ class _Record:
         except Exception:  # noqa: BLE001 a record that cannot be decoded is left out, as training skips it
             return
         yield {"image": image.transpose(2, 0, 1).copy(), "label": self.labels[index] if self.labels else -1}
+
+
+def written_labels(datamodule: ImageDataModule) -> tuple[list[str], list[int] | None]:
+    """The classes and labels written with the shards: the source's, whenever it has them (so that
+    data=stream data.labels=true can train on them); labels it cannot give (a folder with images
+    at its top and in subfolders, a label past the classes) stop the write only with data.labels=true."""
+    try:
+        classes = datamodule.source.classes
+        return classes, checked_labels(datamodule.source) if classes else None
+    except UsageError:
+        if datamodule.labels:
+            raise
+        return [], None
 
 
 def claimed(output_dir: str) -> None:
@@ -69,14 +83,15 @@ def write_shards(datamodule: ImageDataModule, output_dir: str, chunk_bytes: str 
         _, bad = decoded(source, datamodule.image_size, datamodule.channels, datamodule.cache_dir,
                          datamodule.num_workers, pixels=False)
         datamodule._handle_bad(bad)
+    classes, labels = written_labels(datamodule)
     claimed(output_dir)
-    streaming.optimize(fn=_Record(datamodule), inputs=list(wanted), output_dir=output_dir, chunk_bytes=chunk_bytes,
+    streaming.optimize(fn=_Record(datamodule, labels), inputs=list(wanted), output_dir=output_dir, chunk_bytes=chunk_bytes,
                        num_workers=max(1, datamodule.num_workers), mode="overwrite", verbose=False)
     count = sum(chunk["chunk_size"] for chunk in checked_chunks(output_dir, "output_dir"))
     if not count:
         raise UsageError(f"{source.where}: none of its {len(source)} images can be read, so no shards were written")
     meta: dict[str, Any] = {"image_size": datamodule.image_size, "channels": datamodule.channels, "images": count,
-                            "classes": source.classes, "from": source.where}
+                            "classes": classes, "from": source.where}
     fs, path = filesystem(output_dir, "output_dir")
     with fs.open(f"{path.rstrip('/')}/{META}", "w") as file:  # last: it vouches for the chunks
         json.dump(meta, file)

@@ -60,14 +60,17 @@ def checked_chunks(root: str, option: str = "data.root") -> list[dict[str, Any]]
             if size == chunk["chunk_bytes"] and size >= 4 * (chunk["chunk_size"] + 2):
                 with fs.open(name, "rb") as file:
                     header = np.frombuffer(file.read(4 * (chunk["chunk_size"] + 2)), np.uint32)
-            if len(header) < 2 or header[0] != chunk["chunk_size"] or header[-1] != size:
+            offsets = header[1:]  # where each item starts, then the chunk's end: after the header, increasing
+            if len(header) < 2 or header[0] != chunk["chunk_size"] or offsets[0] != 4 * len(header) \
+                    or offsets[-1] != size or np.any(np.diff(offsets.astype(np.int64)) <= 0):
                 raise UsageError(f"{option}={root}: the shard {chunk['filename']} is damaged (truncated or changed "
                                  f"since it was written: {size} bytes, index.json says {chunk['chunk_bytes']}): {redo}")
+    except UsageError:  # a ValueError too: said above
+        raise
     except FileNotFoundError as error:
         raise UsageError(f"{option}={root}: {error.filename or error} is missing: {redo}") from None
     except (ValueError, KeyError, TypeError) as error:  # JSON that is not litdata's index
-        raise UsageError(f"{option}={root}: its index.json is damaged ({said(error)}): {redo}") \
-            from None
+        raise UsageError(f"{option}={root}: its index.json is damaged ({said(error)}): {redo}") from None
     except OSError as error:
         raise UsageError(f"{option}={root}: its shards cannot be read ({said(error)})") from None
     return chunks
