@@ -284,7 +284,8 @@ def test_p_rises_in_a_configured_run_on_a_few_images_and_is_logged(run_config, f
                                "trainer.max_epochs=40", "trainer.limit_train_batches=null", "model.ada_target=0.6",
                                f"model.ada_pipeline={pipeline}", "model.ada_interval=1", "model.ada_kimg=0.32",
                                "~callbacks.quality", "~callbacks.figures", "~callbacks.image_grids"))
-    assert metrics["train/ada_rt"] > 0.6 and metrics["train/ada_p"] >= 0.3  # p moves by 16 / 320 = 0.05 an epoch
+    print(pipeline, metrics["train/ada_rt"], metrics["train/ada_p"])
+    assert metrics["train/ada_p"] >= 0.3  # from 0, by 16 / 320 = 0.05 an epoch: up more often than down
 
 
 class Undecided(torch.nn.Module):

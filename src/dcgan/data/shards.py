@@ -25,7 +25,6 @@ class _Record:
         self.source, self.size, self.channels = datamodule.source, datamodule.image_size, datamodule.channels
         self.labels = labels
 
-
     def __call__(self, index: int):
         try:
             image = self.source.read(index, self.size, self.channels)
