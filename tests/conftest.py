@@ -53,7 +53,7 @@ def evaluate_config(*overrides: str) -> DictConfig:
 
 
 def with_random_weights(monkeypatch: pytest.MonkeyPatch, network_class: type, *args, **kwargs):
-    """An Inception-v3 of torchmetrics' or torch-fidelity's built with random weights (the real
+    """An Inception-v3 of torch-fidelity's (or ours, its subclass) built with random weights (the real
     ones cannot be fetched here), so that everything but the numbers is as in a real run."""
     import io
 

@@ -284,8 +284,7 @@ def test_p_rises_in_a_configured_run_on_a_few_images_and_is_logged(run_config, f
                                "trainer.max_epochs=40", "trainer.limit_train_batches=null", "model.ada_target=0.6",
                                f"model.ada_pipeline={pipeline}", "model.ada_interval=1", "model.ada_kimg=0.32",
                                "~callbacks.quality", "~callbacks.figures", "~callbacks.image_grids"))
-    print(pipeline, metrics["train/ada_rt"], metrics["train/ada_p"])
-    assert metrics["train/ada_p"] >= 0.3  # from 0, by 16 / 320 = 0.05 an epoch: up more often than down
+    assert metrics["train/ada_p"] >= 0.5  # from 0, by 16 / 320 = 0.05 an epoch: up more often than down (0.8)
 
 
 class Undecided(torch.nn.Module):

@@ -108,9 +108,9 @@ def test_fid_and_kid_put_real_images_first_a_trained_generator_next_and_noise_la
 def random_inception_weights(path: Path, monkeypatch) -> None:
     """Inception-v3's layers with random weights, in the file format of the real ones (which
     cannot be fetched here), so that everything but the numbers is as in a real run."""
-    from torchmetrics.image.fid import NoTrainInceptionV3
+    from dcgan.metrics.features import InceptionV3
 
-    network = with_random_weights(monkeypatch, NoTrainInceptionV3, name="inception-v3-compat", features_list=["2048"])
+    network = with_random_weights(monkeypatch, InceptionV3, name="inception-v3-compat", features_list=["2048"])
     torch.save(network.state_dict(), path)
 
 

@@ -99,9 +99,9 @@ class AdaPipeline(nn.Module):
         self.geometric = any(self.multipliers[name] for name, group in GROUPS.items() if group != "color")
         self.color = any(self.multipliers[name] for name, group in GROUPS.items() if group == "color")
         # Constants of the color maps, moved with the module, out of checkpoints.
-        luma = torch.tensor([1.0, 1.0, 1.0, 0.0]) / math.sqrt(3)  # the grey axis
-        x = luma[0].item()
-        self.register_buffer("luma_axis", luma, persistent=False)
+        rgb = torch.tensor([1.0, 1.0, 1.0, 0.0])  # r, g and b of homogeneous colours
+        luma, x = rgb / math.sqrt(3), 1 / math.sqrt(3)  # the grey axis
+        self.register_buffer("rgb", rgb, persistent=False)
         self.register_buffer("grey", torch.outer(luma, luma), persistent=False)  # projection onto it
         self.register_buffer("cross", torch.tensor([[0, -x, x, 0], [x, 0, -x, 0], [-x, x, 0, 0], [0, 0, 0, 0]]),
                              persistent=False)  # v x (.) for v the grey axis
@@ -163,7 +163,7 @@ class AdaPipeline(nn.Module):
         c = eye.expand(b, 4, 4)
         if on["brightness"]:  # adds the shift to r, g and b: the homogeneous column
             shift = self._draw("brightness", randn() * self.brightness_std, 0, p, generator)
-            c = (eye + shift.view(b, 1, 1) * torch.outer(self.luma_axis * math.sqrt(3), eye[3])) @ c
+            c = (eye + shift.view(b, 1, 1) * torch.outer(self.rgb, eye[3])) @ c
         if on["contrast"]:
             gain = self._draw("contrast", torch.exp2(randn() * self.contrast_std), 1, p, generator)
             c = torch.diag_embed(torch.stack([gain, gain, gain, torch.ones_like(gain)], 1)) @ c
