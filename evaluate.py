@@ -180,3 +180,5 @@ def main(cfg: DictConfig) -> None:
 
 if __name__ == "__main__":
     main()
+    if process.runs_as_program(__file__):  # not under pytest or pdb, which go on
+        process.exit_now()

@@ -12,6 +12,7 @@ from torchvision.utils import save_image
 from dcgan.callbacks.grids import to_grid
 from dcgan.config import check_config
 from dcgan.errors import UsageError
+from dcgan.launch import process
 from dcgan.model.checkpoints import from_checkpoint
 from dcgan.model.sampling import equal_batches, interpolation_latents, parse_seeds, to_uint8, truncated_normal
 
@@ -115,3 +116,5 @@ def main(cfg: DictConfig) -> None:
 
 if __name__ == "__main__":
     main()
+    if process.runs_as_program(__file__):  # not under pytest or pdb, which go on
+        process.exit_now()

@@ -217,3 +217,5 @@ if __name__ == "__main__":
     check_launcher(sys.argv)
     sys.argv = trainer_arguments(folder_unless_chosen(sys.argv))
     main()
+    if process.runs_as_program(__file__):  # not under pytest or pdb, which go on
+        process.exit_now()

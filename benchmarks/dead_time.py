@@ -1,21 +1,25 @@
-"""Where a short run's time goes outside the training loop: a whole train.py process on the built-in
-digits (cached on the device), cut into its parts by timestamps taken in the process itself.
+"""Where a short run's time goes outside the training loop: `python train.py` on the built-in
+digits (cached on the device), as a user runs it, cut into its parts by timestamps taken in the
+process itself and its imports as `python -X importtime` reports them.
 
     python benchmarks/dead_time.py [--epochs 2] [--batches 10] [--runs 3] [KEY=VALUE ...]
 
-Parts, each the median of --runs processes: Python and the imports (train.py's and Lightning's),
-composing the config, building data, model, callbacks and trainer (the start line included), the
-set-up inside fit (data set-up, the cache's decoding or mapping and copy), the first iteration,
-the loop's other iterations (training: not dead time), the epoch ends (grids, quality metrics if
-asked for, checkpoints), the end of fit and of train() (end-of-run figures, progress.gif, loggers'
-last flush, metrics.json), and the process's exit. Everything else as a user gets it (TensorBoard,
-grids, checkpoints, figures); KEY=VALUE options go to train.py as on its command line. The digits
-are written to ./data as train.py does: a first run where there are none pays for that once.
+Parts, each the median of --runs processes: the imports (train.py's, Hydra's, Lightning's, wherever
+they happen), start-up (Python's own, composing the config, building the data and the model), set-up
+(callbacks, loggers, trainer, the start line, and the data's set-up: the cache's decoding or
+mapping), the loop's set-up (optimizers, loaders, the first batch fetched), the first iteration, the loop's other iterations (training: not
+dead time), the epoch ends (grids, quality metrics if asked for, checkpoints), the end of fit
+(end-of-run figures, progress.gif, the last checkpoint), the end of train() (loggers' last flush,
+metrics.json, the done line) and the process's exit. Everything else as a user gets it
+(TensorBoard, grids, checkpoints, figures); KEY=VALUE options go to train.py as on its command line.
+The digits are written to ./data as train.py does: a first run where there are none pays for that once.
 """
 
 import argparse
+import atexit
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -26,70 +30,89 @@ from pathlib import Path
 import pytorch_lightning as pl
 
 ROOT = Path(__file__).resolve().parents[1]
-PARTS = ["imports", "config", "build", "fit set-up", "first iteration", "other iterations", "epoch ends",
+PARTS = ["imports", "start-up", "set-up", "loop set-up", "first iteration", "other iterations", "epoch ends",
          "end of fit", "end of train()", "process exit"]
 
 
 class Stamps(pl.Callback):
-    """Wall-clock times of the hooks that bound the parts, written to `path` as training ends."""
+    """Wall-clock times of the hooks that bound the parts, written to `path` as the process exits
+    (an atexit handler: train.py runs them before it ends). Each is also marked on stderr, among
+    -X importtime's lines, so that an import is counted in imports and not in the part it happened in."""
 
     def __init__(self, path: str):
         self.path = Path(path)
-        self.stamps: dict[str, float] = {"setup": time.time()}
+        self.stamps: dict[str, float] = {"created": self._mark()}
         self.batches: list[tuple[float, float]] = []  # (start, end) of each iteration
+        atexit.register(self._write)
 
-    def on_train_start(self, trainer, pl_module):
-        self.stamps["train start"] = time.time()
+    @staticmethod
+    def _mark() -> float:
+        now = time.time()
+        print(f"{MARK} {now!r}", file=sys.stderr, flush=True)
+        return now
+
+    def setup(self, trainer, pl_module, stage):
+        self.stamps["setup"] = self._mark()
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        self.batches.append((time.time(), 0.0))
+        self.batches.append((self._mark(), 0.0))
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.batches[-1] = (self.batches[-1][0], time.time())
+        self.batches[-1] = (self.batches[-1][0], self._mark())
 
     def on_train_end(self, trainer, pl_module):
-        self.stamps["train end"] = time.time()
+        self.stamps["train end"] = self._mark()
+
+    def _write(self):
+        self.stamps["atexit"] = self._mark()
         self.path.write_text(json.dumps({"stamps": self.stamps, "batches": self.batches}))
 
 
-def child(out: Path, overrides: list[str]) -> None:
-    """One run, timed from inside: imports, compose, train()."""
-    started = time.time()
-    sys.path.insert(0, str(ROOT))
-    from hydra import compose, initialize_config_dir
-
-    from train import train
-
-    imported = time.time()
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("config", [f"paths.output_dir={out / 'run'}",
-                                 f"+callbacks.stamps={{_target_: dead_time.Stamps, path: '{out / 'stamps.json'}'}}",
-                                 *overrides])
-    composed = time.time()
-    train(cfg)
-    returned = time.time()
-    (out / "child.json").write_text(json.dumps({"started": started, "imported": imported, "composed": composed,
-                                                "returned": returned}))
+MARK = "dead_time stamp"
 
 
-def parts(out: Path, launched: float, exited: float) -> dict[str, float]:
-    run, inside = json.loads((out / "child.json").read_text()), json.loads((out / "stamps.json").read_text())
+def imports_after(stderr: str, launched: float) -> list[tuple[float, float]]:
+    """(the last stamp before it, seconds) of each outermost import in -X importtime's report."""
+    found, last = [], launched
+    for line in stderr.splitlines():
+        if line.startswith(MARK):
+            last = float(line.split()[-1])
+        elif outermost := re.match(r"import time:\s+\d+ \|\s+(\d+) \| \S", line):
+            found.append((last, int(outermost.group(1)) / 1e6))
+    return found
+
+
+def parts(out: Path, launched: float, exited: float, stderr: str) -> dict[str, float]:
+    inside = json.loads((out / "stamps.json").read_text())
     stamps, batches = inside["stamps"], inside["batches"]
     loop_end = batches[-1][1]
-    iterations = sum(end - start for start, end in batches[1:])
-    between = sum(batches[i + 1][0] - batches[i][1] for i in range(len(batches) - 1))  # epoch ends, loader waits
-    return {
-        "imports": run["imported"] - launched,  # the interpreter's start included
-        "config": run["composed"] - run["imported"],
-        "build": stamps["setup"] - run["composed"],
-        "fit set-up": stamps["train start"] - stamps["setup"] + batches[0][0] - stamps["train start"],
+
+    def part(stamp: float) -> str:  # the part that the time from this stamp to the next belongs to
+        bounds = [(stamps["created"], "start-up"), (stamps["setup"], "set-up"), (batches[0][0], "loop set-up"),
+                  (batches[0][1], "first iteration")]
+        if stamp < batches[0][1]:
+            return next(name for bound, name in bounds if stamp < bound)
+        if stamp < loop_end:
+            return "other iterations" if any(start <= stamp < end for start, end in batches) else "epoch ends"
+        return "end of fit" if stamp < stamps["train end"] else "end of train()" if stamp < stamps["atexit"] \
+            else "process exit"
+
+    spans = {
+        "start-up": stamps["created"] - launched,  # the interpreter's start included
+        "set-up": stamps["setup"] - stamps["created"],  # the data's set-up: before callbacks'
+        "loop set-up": batches[0][0] - stamps["setup"],
         "first iteration": batches[0][1] - batches[0][0],
-        "other iterations": iterations,
-        "epoch ends": between,
+        "other iterations": sum(end - start for start, end in batches[1:]),
+        "epoch ends": sum(batches[i + 1][0] - batches[i][1] for i in range(len(batches) - 1)),  # and loader waits
         "end of fit": stamps["train end"] - loop_end,
-        "end of train()": run["returned"] - stamps["train end"],
-        "process exit": exited - run["returned"],
+        "end of train()": stamps["atexit"] - stamps["train end"],
+        "process exit": exited - stamps["atexit"],
     }
+    measured = {"imports": 0.0, **spans}
+    for stamp, seconds in imports_after(stderr, launched):
+        measured[part(stamp)] -= seconds
+        measured["imports"] += seconds
+    return measured
 
 
 def main() -> None:
@@ -97,25 +120,22 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batches", type=int, default=10, help="iterations per epoch (trainer.limit_train_batches)")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args, overrides = parser.parse_known_args()
-    if args.child:
-        child(args.child, overrides)
-        return
     options = [f"trainer.max_epochs={args.epochs}", f"trainer.limit_train_batches={args.batches}",
                "trainer.accelerator=cpu", "callbacks.progress_bar.refresh_rate=0", *overrides]
     measured: list[dict[str, float]] = []
     for _ in range(args.runs):
         with tempfile.TemporaryDirectory() as folder:
             out = Path(folder)
+            stamps = f"+callbacks.stamps={{_target_: dead_time.Stamps, path: '{out / 'stamps.json'}'}}"
             launched = time.time()
-            done = subprocess.run([sys.executable, __file__, "--child", str(out), *options], capture_output=True,
-                                  text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "benchmarks")},
-                                  check=False)
+            done = subprocess.run([sys.executable, "-X", "importtime", str(ROOT / "train.py"),
+                                   f"hydra.run.dir={out / 'run'}", stamps, *options], capture_output=True, text=True,
+                                  env={**os.environ, "PYTHONPATH": str(ROOT / "benchmarks")}, cwd=ROOT, check=False)
             exited = time.time()
             if done.returncode:
                 sys.exit(f"the run failed:\n{done.stderr[-3000:]}")
-            measured.append(parts(out, launched, exited))
+            measured.append(parts(out, launched, exited, done.stderr))
     print(f"{args.runs} runs of {args.epochs} epochs x {args.batches} iterations (python train.py "
           f"{' '.join(options)}), median s (min - max):")
     for part in PARTS:

@@ -91,7 +91,8 @@ def run_config(tmp_path: Path, digits_root: Path):
     """compose_config with this test's own output folder and the shared digits."""
 
     def make(*overrides: str) -> DictConfig:
-        return compose_config([f"paths.output_dir={tmp_path / 'run'}", f"data.root={digits_root}", *overrides])
+        return compose_config([f"paths.output_dir={tmp_path / 'run'}", f"paths.data_dir={tmp_path / 'data'}",
+                               f"data.root={digits_root}", *overrides])
 
     return make
 

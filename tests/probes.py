@@ -1,5 +1,6 @@
 """Callbacks the tests load through the config (+callbacks.probe=...), in every rank."""
 
+import atexit
 import hashlib
 import json
 import os
@@ -189,6 +190,21 @@ class StepCounter(pl.Callback):
 
     def on_train_end(self, trainer, pl_module):
         self.path.write_text(json.dumps({"batches": self.batches, "optimizer_steps": self.steps}))
+
+
+class AtExit(pl.Callback):
+    """Registers an exit handler as training starts, as a logger's library would: it writes "ran" to
+    `path` and prints a last line, unflushed."""
+
+    def __init__(self, path: str):
+        self.path = Path(path)
+
+    def on_train_start(self, trainer, pl_module):
+        atexit.register(self._ran)
+
+    def _ran(self):
+        self.path.write_text("ran")
+        print("the exit handler ran")  # a pipe holds this in Python's buffer until something flushes it
 
 
 class FailFirstAttempt(pl.Callback):

@@ -13,6 +13,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from dcgan.callbacks.sinks import log_figure
 
+# zlib's fastest level: the figures are drawn while the user waits for the run to end, and level 6
+# (PIL's default) took 0.05 s more per figure for files a third smaller
+FAST_PNG = {"compress_level": 1}
+
 
 class TrainingFigures(pl.Callback):
     """progress.gif (the fixed-noise grids, one frame each), loss_curves.png (G's and D's loss
@@ -82,7 +86,7 @@ class TrainingFigures(pl.Callback):
         plt.xlabel("iterations")
         plt.ylabel("Loss")
         plt.legend()
-        figure.savefig(self.dirpath / "loss_curves.png", dpi=100)
+        figure.savefig(self.dirpath / "loss_curves.png", dpi=100, pil_kwargs=FAST_PNG)
         plt.close(figure)
 
     def _real_vs_fake(self, real: Image.Image, fake: Image.Image) -> None:
@@ -93,7 +97,7 @@ class TrainingFigures(pl.Callback):
             plt.axis("off")
             plt.title(title)
             plt.imshow(image)
-        figure.savefig(self.dirpath / "real_vs_fake.png", dpi=100, bbox_inches="tight")
+        figure.savefig(self.dirpath / "real_vs_fake.png", dpi=100, bbox_inches="tight", pil_kwargs=FAST_PNG)
         plt.close(figure)
 
 

@@ -1,0 +1,69 @@
+"""How a run ends: the figures reach TensorBoard as the files are, and `python train.py` exits at once
+(no module teardown) with everything a normal exit does still done."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from conftest import ROOT, SHRINK
+from dcgan.launch.process import runs_as_program
+from train import train
+
+TRAIN = str(ROOT / "train.py")
+
+
+def test_the_figures_reach_tensorboard_byte_for_byte(run_config, tmp_path: Path):
+    train(run_config("trainer.max_epochs=2", "trainer.limit_train_batches=2"))
+    run = tmp_path / "run"
+    events = EventAccumulator(str(next((run / "tensorboard").rglob("events.out.tfevents.*"))),
+                              size_guidance={"images": 0})
+    events.Reload()
+    for name in ("loss_curves", "real_vs_fake"):
+        (image,) = events.Images(f"figures/{name}")
+        assert image.encoded_image_string == (run / f"{name}.png").read_bytes()  # not decoded and encoded again
+        assert image.width > 100 and image.height > 100
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        (["python", TRAIN, "model.nz=8"], True),  # as a user starts it
+        (["python", "-u", TRAIN], True),  # as torchrun starts each rank
+        (["python", "-X", "importtime", "-W", "ignore", TRAIN], True),  # options that take a value
+        (["python", "-m", "pytest", TRAIN], False),  # another program that runs it in its own process
+        (["python", "-m", "pdb", TRAIN], False),
+        (["python", "-c", "import runpy", TRAIN], False),
+        (["python", str(ROOT / "evaluate.py")], False),  # another script
+        (["python"], False),
+    ],
+)
+def test_only_a_process_started_for_the_script_exits_at_once(monkeypatch: pytest.MonkeyPatch, command: list[str],
+                                                             expected: bool):
+    monkeypatch.setattr(sys, "orig_argv", command)
+    assert runs_as_program(TRAIN) is expected
+
+
+def test_under_pytest_the_script_returns_instead_of_exiting():
+    assert not runs_as_program(TRAIN)  # or every test that runs train.py in this process would end pytest
+
+
+@pytest.mark.slow
+def test_train_py_exits_at_once_with_its_output_flushed_and_exit_handlers_run(tmp_path: Path, digits_root: Path):
+    marker = tmp_path / "atexit.txt"
+    command = [sys.executable, TRAIN, *SHRINK, "~callbacks.quality", f"data.root={digits_root}",
+               f"paths.output_dir={tmp_path / 'run'}", f"paths.data_dir={tmp_path / 'data'}",
+               f"+callbacks.at_exit={{_target_: probes.AtExit, path: '{marker}'}}"]
+    environment = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}  # as by default
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                          env={**environment, "PYTHONPATH": str(ROOT / "tests")})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert marker.read_text() == "ran"  # atexit handlers ran (loggers, logging, multiprocessing rely on them)
+    assert done.stdout.splitlines()[-2:][0].startswith("dcgan: done"), done.stdout
+    assert done.stdout.splitlines()[-1] == "the exit handler ran"  # and then the standard streams were flushed
+    run = tmp_path / "run"
+    assert (run / "metrics.json").exists() and (run / "checkpoints" / "last.ckpt").exists()
+    assert (run / "progress.gif").exists()
