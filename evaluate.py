@@ -48,6 +48,8 @@ def evaluate(cfg: DictConfig) -> dict:
         raise UsageError(f"resize={cfg.resize} is not a protocol: {' or '.join(PROTOCOLS)}")
     if cfg.num_fake < 2 or cfg.batch_size < 1:
         raise UsageError(f"num_fake={cfg.num_fake} must be at least 2 and batch_size={cfg.batch_size} at least 1")
+    samples = Folder(Path(cfg.samples).expanduser(), option="samples") if cfg.samples else None  # listed first:
+    # a wrong folder is said before the real images and the feature network are loaded
     device = torch.device(cfg.device if cfg.device != "auto" else "cuda" if torch.cuda.is_available() else "cpu")
     model = from_checkpoint(cfg.ckpt_path).to(device) if cfg.ckpt_path else None
     trained = run_config(Path(cfg.ckpt_path)) if cfg.ckpt_path else None
@@ -57,7 +59,8 @@ def evaluate(cfg: DictConfig) -> dict:
     if data is None:
         raise UsageError("which real images? choose them with data=<preset> data.root=... (a checkpoint "
                          "whose run directory holds its config.yaml is scored against its run's data)")
-    datamodule = instantiate_node(data, "data")
+    # every real image is read, a batch at a time: none has to be whole (a small real set is no error here)
+    datamodule = instantiate_node(data, "data", drop_last=False)
     datamodule.prepare_data()
     datamodule.setup("fit")
     size, channels = datamodule.image_size, datamodule.channels
@@ -130,7 +133,7 @@ def evaluate(cfg: DictConfig) -> dict:
         progress.close()
         generated = f"{cfg.num_fake:,} samples of {cfg.ckpt_path} (seed {cfg.seed})"
     else:
-        samples = Decoded(Folder(Path(cfg.samples)), size, channels)
+        samples = Decoded(samples, size, channels)
         count_fake = min(cfg.num_fake, len(samples))
         # Fewer than the folder holds: a seeded random draw, never the first num_fake in sorted
         # order (in a folder sorted by class, a few classes); all of them: in order, as torch-fidelity.

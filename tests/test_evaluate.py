@@ -70,7 +70,7 @@ def test_real_images_scored_as_samples_are_on_the_real_manifold(digits_root: Pat
 @pytest.mark.parametrize("overrides, message", [
     (["ckpt_path={ckpt}", "samples=x"], "give either ckpt_path=<a .ckpt> \\(its generator is sampled\\) or samples="),
     (["samples=x", "resize=bilinear"], "resize=bilinear is not a protocol: torch-fidelity or clean-fid"),
-    (["samples=x"], "which real images\\? choose them with data=<preset> data.root=..."),
+    (["samples={digits}"], "which real images\\? choose them with data=<preset> data.root=..."),
     (["ckpt_path={ckpt}", "metrics=[fd]"], "metrics: fd is not a metric"),
     (["ckpt_path={ckpt}", "data=digits", "data.root={digits}", "data.image_size=16"],
      "the checkpoint makes 32x32 images with 1 channels, the data is 16x16 with 1: set data.image_size"),
@@ -79,6 +79,15 @@ def test_bad_input_is_one_line(checkpoint: Path, digits_root: Path, overrides: l
     given = [override.format(ckpt=checkpoint, digits=digits_root) for override in overrides]
     with pytest.raises(UsageError, match=message):
         evaluate(evaluate_config(*given, "num_fake=10", "cache_dir=null", "progress=false"))
+
+
+def test_a_samples_folder_without_images_is_named_as_samples_before_any_work(tmp_path: Path):
+    (tmp_path / "empty").mkdir()
+    # no data= given: the samples' folder is what the user is told of first, by its own key
+    with pytest.raises(UsageError, match=f"^samples={tmp_path / 'empty'} holds no images: expected bmp/"):
+        evaluate(evaluate_config(f"samples={tmp_path / 'empty'}", "progress=false"))
+    with pytest.raises(UsageError, match=f"^samples={tmp_path / 'nowhere'} is not a folder: point samples at a folder"):
+        evaluate(evaluate_config(f"samples={tmp_path / 'nowhere'}", "progress=false"))
 
 
 @pytest.mark.slow
@@ -100,6 +109,20 @@ def digits_as_samples(digits_root: Path, tmp_path: Path, *overrides: str, featur
     in_features = ["features=digits", f"features.root={digits_root}"] if features == "digits" else [f"features={features}"]
     return evaluate(evaluate_config(f"samples={digits_root}", "data=digits", f"data.root={digits_root}", *in_features,
                                     "progress=false", f"output={tmp_path / 'scores.json'}", *overrides))
+
+
+def test_a_real_set_smaller_than_a_training_batch_is_scored(digits_root: Path, tmp_path: Path):
+    # data=folder trains with batches of 128 and drops a short one; scoring reads every image, whole batches or not
+    real, samples = tmp_path / "real", tmp_path / "samples"
+    for folder, files in ((real, find_images(digits_root)[:20]), (samples, find_images(digits_root)[-20:])):
+        folder.mkdir()
+        for path in files:
+            shutil.copy(path, folder / f"{path.parent.name}-{path.name}")
+    result = evaluate(evaluate_config(f"samples={samples}", "data=folder", f"data.root={real}", "data.image_size=32",
+                                      "data.channels=1", "data.cache_dir=null", "features=digits",
+                                      f"features.root={digits_root}", "cache_dir=null", "progress=false",
+                                      "metrics=[fid]", f"output={tmp_path / 'scores.json'}"))
+    assert result["protocol"]["real_subset"] == "all 20" and result["metrics"]["fid"] > 0
 
 
 def test_fewer_samples_than_a_class_sorted_folder_holds_are_a_random_draw(digits_root: Path, tmp_path: Path):

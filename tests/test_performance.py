@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 import dcgan.data.cache
-import dcgan.data.module
+import dcgan.data.tiers
 from dcgan.data.folder import ImageFolderDataModule
 from dcgan.errors import UsageError
 from probes import HostSyncCounter, MemoryFormatProbe
@@ -98,9 +98,9 @@ def test_the_cache_tier_is_chosen_from_the_sizes_and_every_tier_trains_exactly_w
         ("device", "device", "host", None)
     size = 10 * 3 * 16 * 16  # bytes, decoded
     with monkeypatch.context() as patch:  # twice the room there is on the device, then in host memory too
-        patch.setattr(dcgan.data.module, "DEVICE_SHARE", size / dcgan.data.module.device_memory(None) / 2)
+        patch.setattr(dcgan.data.tiers, "DEVICE_SHARE", size / dcgan.data.tiers.device_memory(None) / 2)
         assert module("auto").tier == "host"
-        patch.setattr(dcgan.data.module, "HOST_SHARE", size / dcgan.data.module.host_memory() / 2)
+        patch.setattr(dcgan.data.tiers, "HOST_SHARE", size / dcgan.data.tiers.host_memory() / 2)
         assert module("auto", tmp_path / "cache").tier == "disk" and module("auto").tier is None
     with pytest.raises(UsageError, match="cache=disk keeps the decoded images in data.cache_dir"):
         module("disk")

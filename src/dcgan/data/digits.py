@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from dcgan.data.folder import Folder, ImageFolderDataModule
-from dcgan.data.module import Cache
+from dcgan.data.tiers import Cache
 from dcgan.errors import UsageError
 
 MARKER = ".dcgan-digits"  # written last: its presence means the folder is complete

@@ -18,11 +18,12 @@ from dcgan.data.source import Source, shown, stem
 
 
 class Folder(Source):
-    def __init__(self, root: Path, files: list[Path] | None = None):
+    def __init__(self, root: Path, files: list[Path] | None = None, option: str = "data.root"):
+        """option: the key that gave root, which messages name (evaluate.py's samples=)."""
         self.root = root
-        self.files = find_images(root) if files is None else files
+        self.files = find_images(root, option) if files is None else files
         self.title = shown(root)
-        self.where = f"data.root={self.title}"
+        self.where = f"{option}={self.title}"
 
     def __len__(self) -> int:
         return len(self.files)

@@ -22,14 +22,15 @@ from dcgan.errors import UsageError
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 
 
-def find_images(root: Path) -> list[Path]:
+def find_images(root: Path, option: str = "data.root") -> list[Path]:
     """Every entry named like an image under root, at any depth (CelebA's root/img_align_celeba/
     included); which of them are not files (FIFOs, dangling links, ...) reading.kind tells later.
     Symlinked subfolders are followed, as torchvision's ImageFolder does, each target once: a
     link to a folder it is in (a loop) or to one listed already is not, and one warning names
-    them; another names the subfolders that cannot be listed."""
+    them; another names the subfolders that cannot be listed. option: the key the messages
+    name root by (evaluate.py's samples=, ...)."""
     if not root.is_dir():
-        raise UsageError(f"data.root={shown(root)} is not a folder: point data.root at a folder of images"
+        raise UsageError(f"{option}={shown(root)} is not a folder: point {option} at a folder of images"
                          + (" (data=zip reads a zip)" if root.is_file() and zipfile.is_zipfile(root) else ""))
     files: list[Path] = []
     loops: list[str] = []
@@ -45,18 +46,18 @@ def find_images(root: Path) -> list[Path]:
             seen.add(target)
         files += [Path(folder, name) for name in names if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS]
     if unlisted and unlisted[0].filename == os.fspath(root):
-        raise UsageError(f"data.root={shown(root)} cannot be listed ({unlisted[0].strerror}): "
+        raise UsageError(f"{option}={shown(root)} cannot be listed ({unlisted[0].strerror}): "
                          "give the user running training read access to it")
     if loops:
-        warnings.warn(f"data.root={shown(root)}: not following {', '.join(loops)}: each links to a folder it is in "
+        warnings.warn(f"{option}={shown(root)}: not following {', '.join(loops)}: each links to a folder it is in "
                       "or one listed already", stacklevel=2)
     if unlisted:
         where = ", ".join(f"{shown(Path(e.filename).relative_to(root))} ({e.strerror})" for e in unlisted)
-        warnings.warn(f"data.root={shown(root)}: skipped {len(unlisted)} subfolders that cannot be listed: {where}",
+        warnings.warn(f"{option}={shown(root)}: skipped {len(unlisted)} subfolders that cannot be listed: {where}",
                       stacklevel=2)
     if not files:
         kinds = "/".join(sorted(e[1:] for e in IMAGE_EXTENSIONS))
-        raise UsageError(f"data.root={shown(root)} holds no images: expected {kinds} files, at any depth")
+        raise UsageError(f"{option}={shown(root)} holds no images: expected {kinds} files, at any depth")
     return sorted(files)
 
 

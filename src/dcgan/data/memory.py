@@ -7,8 +7,9 @@ import hashlib
 import numpy as np
 from torch import Tensor
 
-from dcgan.data.module import Cache, ImageDataModule
+from dcgan.data.module import ImageDataModule
 from dcgan.data.source import Source
+from dcgan.data.tiers import Cache
 
 
 class Tensors(Source):

@@ -1,7 +1,6 @@
 """The DataModule every source shares: batches of real images in [-1, 1], decoded once into a
 cache on the device, in host memory or on disk, or decoded per batch; the same batches either way."""
 
-import os
 from abc import abstractmethod
 from functools import cached_property
 from pathlib import Path
@@ -13,35 +12,14 @@ from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from dcgan.data.batches import training_batch
 from dcgan.data.cache import Rows, decoded, moved
+from dcgan.data.classes import kept_labels
 from dcgan.data.images import Decoded
 from dcgan.data.sampler import EpochShuffle, ResumableLoader
 from dcgan.data.source import Source, shown
+from dcgan.data.tiers import TIERS, Cache, auto_tier, megabytes
 from dcgan.errors import UsageError
-from dcgan.streams import derived_seed
-
-MIRROR = 1  # tells the mirroring's random stream from the latents', which derive from the same parts
-DEVICE_SHARE = 1 / 8  # data.cache=auto keeps the images on the device when they take at most this of its memory
-HOST_SHARE = 1 / 2  # ... else in host memory when they take at most this of it
-TIERS = ("device", "host", "disk")
-Cache = bool | Literal["auto", "refresh", "device", "host", "disk"]
-
-
-def device_memory(trainer: pl.Trainer | None) -> int:
-    """Bytes of memory each rank's copy of the cache may use on its device: the GPU's, or the
-    host's shared by the ranks on it. Totals, not what is free now, so every rank decides alike."""
-    device = trainer.strategy.root_device if trainer is not None else torch.device("cpu")
-    if device.type == "cuda":
-        return torch.cuda.get_device_properties(device).total_memory
-    return host_memory() // (trainer.num_devices if trainer else 1)
-
-
-def host_memory() -> int:
-    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-
-
-def megabytes(size: int) -> str:
-    return f"{size / 2**30:.1f} GB" if size >= 2**30 else f"{size / 2**20:.1f} MB"
 
 
 class ImageDataModule(pl.LightningDataModule):
@@ -56,8 +34,8 @@ class ImageDataModule(pl.LightningDataModule):
     device, batches gathered there (no decoding or copying per step); "host": in host memory (the
     page cache of cache_dir's file, one copy for the ranks on a machine), batches gathered there
     and copied to the device without blocking (pinned on CUDA); "disk": memory-mapped from cache_dir,
-    the loader's workers gathering batches from it; "auto": the first that fits (DEVICE_SHARE of
-    the device's memory, HOST_SHARE of the host's, a cache_dir), else none; "refresh": as "auto",
+    the loader's workers gathering batches from it; "auto": the first that fits (tiers.py: DEVICE_SHARE
+    of the device's memory, HOST_SHARE of the host's, a cache_dir), else none; "refresh": as "auto",
     with what cache_dir holds for this data decoded again; true: "device"; false: decoded per
     batch by num_workers processes. The batches are the same either way.
     on_bad_image: images that cannot be decoded (corrupt, truncated, empty, unreadable) are
@@ -145,12 +123,7 @@ class ImageDataModule(pl.LightningDataModule):
     def tier_for(self, trainer: pl.Trainer | None) -> str | None:
         if self.cache != "auto":
             return self.cache or None
-        size = self.decoded_bytes
-        if size <= DEVICE_SHARE * device_memory(trainer):
-            return "device"
-        if size <= HOST_SHARE * host_memory():
-            return "host"
-        return "disk" if self.cache_dir else None
+        return auto_tier(self.decoded_bytes, trainer, disk=bool(self.cache_dir))
 
     @property
     def title(self) -> str:
@@ -206,12 +179,7 @@ class ImageDataModule(pl.LightningDataModule):
         self._handle_bad(bad)
         skipped = set(bad)
         good = [index for index in range(len(self.source)) if index not in skipped]  # in order, as the cache holds them
-        every = checked_labels(self.source) if self.labels else None
-        labels = [every[index] for index in good] if every else None
-        if every and (lost := set(every) - set(labels)):  # a class none of whose images can be read
-            unreadable = sorted(self.classes[label] for label in lost)
-            raise UsageError(f"{self.source.where}: no image of class {', '.join(unreadable)} can be read: "
-                             "fix them, or leave the class out")
+        labels = kept_labels(self.source, good) if self.labels else None
         if not self.tier:
             return Decoded(self.source, self.image_size, self.channels, good, labels)
         self.images = images  # (N, C, S, S) uint8
@@ -288,37 +256,3 @@ class ImageDataModule(pl.LightningDataModule):
             images = batch
         return training_batch(images, labels, self.hflip, self.trainer)
 
-
-def checked_labels(source: Source) -> list[int]:
-    """Each record's class, refused unless it is an index into the source's classes: a label its
-    format allows (negative, past the class names, not a number) would train a class that is not there."""
-    labels, count = source.labels() or [], len(source.classes)
-    for index, label in enumerate(labels):
-        if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < count:
-            raise UsageError(f"{source.where}: {shown(source.name(index))} has the class label {label!r}, which is "
-                             f"none of its {count} classes (0 to {count - 1}): fix its label, or train without "
-                             "labels (data.labels=false)")
-    if len(labels) != len(source):
-        raise UsageError(f"{source.where} has {len(labels)} class labels for its {len(source)} images: its label "
-                         "file is damaged or belongs to other data; replace it, or train without labels (data.labels=false)")
-    return labels
-
-
-def training_batch(images: Tensor, labels: Tensor | None, hflip: bool, trainer: pl.Trainer | None
-                   ) -> Tensor | tuple[Tensor, Tensor]:
-    """uint8 images (B, C, S, S), on the device, as training takes them: in [-1, 1], mirrored
-    with hflip, with their labels when there are any."""
-    # uint8 travels to the device (4x less than float) and is scaled there, exactly as the
-    # seed's ToTensor + Normalize(0.5, 0.5): x / 255 * 2 - 1.
-    images = images.float().mul_(2 / 255).sub_(1)
-    if hflip:
-        images = mirrored(images, trainer)
-    return images if labels is None else (images, labels)
-
-
-def mirrored(images: Tensor, trainer: pl.Trainer | None) -> Tensor:
-    """Each image flipped left-right with probability 1/2, drawn from (seed, rank, step): the same ones in a resumed run."""
-    rank, step = (trainer.global_rank, trainer.global_step) if trainer else (0, 0)
-    generator = torch.Generator(images.device).manual_seed(derived_seed(torch.initial_seed(), rank, step, MIRROR))
-    flip = torch.rand(len(images), device=images.device, generator=generator) < 0.5  # (B,)
-    return torch.where(flip[:, None, None, None], images.flip(-1), images)

@@ -8,7 +8,8 @@ import re
 from typing import Any
 
 from dcgan.data.cache import decoded
-from dcgan.data.module import ImageDataModule, checked_labels
+from dcgan.data.classes import checked_labels
+from dcgan.data.module import ImageDataModule
 from dcgan.data.source import said
 from dcgan.data.stream import META, checked_chunks, filesystem, litdata
 from dcgan.errors import UsageError

@@ -17,7 +17,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
-from dcgan.data.module import training_batch
+from dcgan.data.batches import training_batch
 from dcgan.data.source import said
 from dcgan.errors import UsageError
 

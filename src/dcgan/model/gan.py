@@ -1,7 +1,6 @@
 """The GAN system: owns G and D and runs the seed's D-then-G update by manual optimization; the
 loss, its regularizers and the update schedule are options, the seed's being the defaults."""
 
-import copy
 from collections.abc import Callable
 from functools import partial
 from typing import Any, Literal
@@ -12,14 +11,15 @@ from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor, nn
 
 from dcgan.errors import TrainingDiverged, UsageError
-from dcgan.model import schedule
+from dcgan.model import ema, schedule
 from dcgan.model.ada import AdaptiveAugment
 from dcgan.model.augment import DiffAugment
 from dcgan.model.losses import LOSSES
-from dcgan.model.networks.parts import build, check_contract, with_spectral_norm
+from dcgan.model.networks.parts import build_networks
 from dcgan.model.options import check_options
 from dcgan.model.regularizers import R1, GradientPenalty
-from dcgan.model.sampling import interpolation_latents, sampling_mode
+from dcgan.model.runtime import adam, loss_scale, memory_format, training_nets
+from dcgan.model.sampling import generate, interpolation_latents, sampling_mode, split
 from dcgan.streams import derived_seed
 
 TUTORIAL = "dcgan.model.networks.dcgan"  # the tutorial's networks, the default G and D
@@ -98,17 +98,9 @@ class DCGAN(pl.LightningModule):
             "discriminator": discriminator or {"_target_": f"{TUTORIAL}.Discriminator", "ndf": ndf,
                                                "channels": channels, "image_size": image_size, "norm": d_norm},
         }
-        if class_names is not None and len(class_names) != num_classes:
-            raise UsageError(f"class_names names {len(class_names)} classes, num_classes={num_classes}")
-        if num_classes:  # every G and D is told the classes, and then takes labels as second input
-            specs = {name: {**spec, "num_classes": num_classes} for name, spec in specs.items()}
+        specs, self.generator, self.discriminator = build_networks(specs, nz, channels, image_size, num_classes,
+                                                                   class_names, spectral_norm)
         self.hparams.update(specs)
-        self.generator, self.discriminator = build(specs["generator"]), build(specs["discriminator"])
-        check_contract(self.generator, self.discriminator, nz, channels, image_size, num_classes)
-        if spectral_norm in ("g", "both"):
-            with_spectral_norm(self.generator)
-        if spectral_norm in ("d", "both"):
-            with_spectral_norm(self.discriminator)
         self.loss = LOSSES[loss]()
         if ada_target is not None:  # a submodule: p is in the state_dict, so checkpoints keep it
             self.augment = AdaptiveAugment(ada_pipeline, augment, ada_target, ada_interval, ada_kimg, ada_p)
@@ -116,7 +108,7 @@ class DCGAN(pl.LightningModule):
             self.augment = DiffAugment(augment) if augment else None
         self.regularizers = [*([R1(r1_gamma, r1_interval)] if r1_gamma else []),
                              *([GradientPenalty(gp_lambda)] if gp_lambda else [])]
-        self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False) if ema_decay else None
+        self.generator_ema = ema.frozen_copy(self.generator) if ema_decay else None
         self.memory_format = torch.contiguous_format  # chosen in configure_model
         self.register_buffer("fixed_noise", torch.randn(NUM_FIXED, nz, 1, 1))
         self.register_buffer("fixed_endpoints", torch.randn(8, 2, nz))  # (rows, 2, nz): interpolation grids
@@ -133,22 +125,12 @@ class DCGAN(pl.LightningModule):
         """(G, D, plain D) as the training step calls them: wrapped and compiled as asked. Built
         at the first step, so that neither DDP nor torch.compile objects are ever pickled."""
         if self._train_nets is None:
-            nets = (self.generator, self.discriminator)
-            if self._wrap is not None:
-                nets = tuple(self._wrap(net) for net in nets)
-            nets = (*nets, self.discriminator)
-            if self.hparams.compile:
-                mode = None if self.hparams.compile is True else self.hparams.compile
-                nets = tuple(torch.compile(net, mode=mode) for net in nets)
-            self._train_nets = nets
+            self._train_nets = training_nets(self.generator, self.discriminator, self._wrap, self.hparams.compile)
         return self._train_nets
 
     def configure_model(self) -> None:
         # Runs before the optimizers and any checkpoint state exist, once the device is known.
-        channels_last = self.hparams.channels_last
-        if channels_last is None:
-            channels_last = self.trainer.strategy.root_device.type == "cpu"
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.memory_format = memory_format(self.hparams.channels_last, self.trainer.strategy.root_device)
         self.to(memory_format=self.memory_format)
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
@@ -228,7 +210,7 @@ class DCGAN(pl.LightningModule):
         latents = self.sample_latents(real.shape[0]).chunk(n_critic)
         real_labels = split(labels, n_critic)
         fake_labels = split(self.fake_labels(labels), n_critic)
-        scale = self._grad_scale()
+        scale = loss_scale(self.trainer, self.device) if self.regularizers else None  # for the penalties' gradients
 
         # (1) D, n_critic times (the seed: once), on a real batch and a separate fake batch. G runs
         # once per D update, with autograd only the last time: G's update reuses that fake batch
@@ -271,7 +253,7 @@ class DCGAN(pl.LightningModule):
         for scheduler in self._schedulers:  # once per G update (model.lr_decay)
             scheduler.step()
         if self.generator_ema is not None:
-            self._update_ema()
+            ema.update(self.generator_ema, self.generator, self.hparams.ema_decay, self.iteration)
         if isinstance(self.augment, AdaptiveAugment):  # all ranks' r_t: every rank keeps the same p
             self.augment.adjust(self.iteration, partial(self.trainer.strategy.reduce, reduce_op="sum"))
 
@@ -294,43 +276,11 @@ class DCGAN(pl.LightningModule):
             self.log_dict({"train/loss_d": loss_d, "train/loss_g": loss_g, **self._penalties,
                            **{f"train/{name}": value for name, value in statistics.items()}})
 
-    def _grad_scale(self) -> Tensor | None:
-        """16-mixed's loss scale, as a tensor (reading it as a number would sync with the device),
-        for the regularizers' gradients; None when there is none or nothing needs it."""
-        scaler = getattr(self.trainer.precision_plugin, "scaler", None)
-        if scaler is None or not self.regularizers:
-            return None
-        return scaler.scale(torch.ones((), device=self.device))
-
-    @torch.no_grad()
-    def _update_ema(self) -> None:
-        # One fused lerp over all weights, on the device (torch's AveragedModel reads a counter
-        # back to the host every step); BatchNorm statistics are copied. The decay ramps up as in
-        # TensorFlow's ExponentialMovingAverage, so that the average does not hold on to the
-        # initial weights through a short run.
-        decay = min(self.hparams.ema_decay, (1 + self.iteration) / (10 + self.iteration))
-        ema, live = list(self.generator_ema.parameters()), list(self.generator.parameters())
-        torch._foreach_lerp_(ema, live, 1 - decay)
-        for ema_buffer, buffer in zip(self.generator_ema.buffers(), self.generator.buffers()):
-            ema_buffer.copy_(buffer)
-
     def configure_optimizers(self) -> list[torch.optim.Optimizer] | tuple[list, list]:
-        # Measured (README, Performance): fused Adam is fastest on CUDA, the multi-tensor foreach
-        # one on CPU (fused and the default per-parameter loop are slower there).
         hp = self.hparams
-        kernel = {"fused": True} if self.device.type == "cuda" else {"foreach": True}
-        optimizers = [
-            torch.optim.Adam(self.generator.parameters(), lr=hp.lr_g or hp.lr, betas=(hp.beta1, hp.beta2), **kernel),
-            torch.optim.Adam(self.discriminator.parameters(), lr=hp.lr_d or hp.lr, betas=(hp.beta1, hp.beta2), **kernel),
-        ]
+        optimizers = [adam(net.parameters(), lr, (hp.beta1, hp.beta2), self.device)
+                      for net, lr in ((self.generator, hp.lr_g or hp.lr), (self.discriminator, hp.lr_d or hp.lr))]
         # Returned, schedulers are in Lightning's checkpoints and resumed with them; training_step steps them.
         schedulers = schedule.build(hp.lr_decay, optimizers)
         return (optimizers, schedulers) if schedulers else optimizers
 
-
-def generate(generator: nn.Module, z: Tensor, labels: Tensor | None) -> Tensor:
-    return generator(z) if labels is None else generator(z, labels)
-
-
-def split(labels: Tensor | None, parts: int) -> list[Tensor | None]:
-    return list(labels.chunk(parts)) if labels is not None else [None] * parts

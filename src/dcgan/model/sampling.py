@@ -1,5 +1,6 @@
 """Sampling from a generator: latents (truncated draws, seed lists, spherical paths between
-endpoints), batches of equal size, normalisation with batch statistics, and pixels."""
+endpoints), batches of equal size, with or without labels, normalisation with batch statistics,
+and pixels."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,6 +54,16 @@ def equal_batches(count: int, batch_size: int) -> list[int]:
     own statistics (BatchNorm, as in training) gives poor images in a very small batch."""
     batches = -(-count // batch_size)
     return [count // batches + (i < count % batches) for i in range(batches)]
+
+
+def generate(generator: nn.Module, z: Tensor, labels: Tensor | None) -> Tensor:
+    """G(z), or G(z, labels) for a class-conditional G (labels not None)."""
+    return generator(z) if labels is None else generator(z, labels)
+
+
+def split(labels: Tensor | None, parts: int) -> list[Tensor | None]:
+    """labels (B,) in `parts` chunks, as a batch's chunk(parts); None: `parts` times None."""
+    return list(labels.chunk(parts)) if labels is not None else [None] * parts
 
 
 @contextmanager

@@ -1,5 +1,6 @@
 """Networks as interchangeable parts: any G and D built from a spec, the contract they keep, and
-spectral normalisation over any of them. Plain PyTorch, like dcgan.py."""
+spectral normalisation over any of them; build_networks does all three for a GAN. Plain PyTorch,
+like dcgan.py."""
 
 import importlib
 from collections.abc import Mapping
@@ -67,3 +68,22 @@ def check_contract(generator: nn.Module, discriminator: nn.Module, nz: int, chan
                              f"(2,), got {tuple(logits.shape)} (end it with .flatten() or .view(-1))")
     finally:
         generator.train(modes[0]), discriminator.train(modes[1])
+
+
+def build_networks(specs: dict[str, dict[str, Any]], nz: int, channels: int, image_size: int, num_classes: int = 0,
+                   class_names: list[str] | None = None,
+                   spectral_norm: str = "none") -> tuple[dict[str, dict[str, Any]], nn.Module, nn.Module]:
+    """(specs as built, G, D) from specs {"generator": spec, "discriminator": spec}: checked against
+    the contract, with spectral norm on "g", "d" or "both". num_classes: every spec is told the
+    classes, and both networks then take labels as second input; class_names: what each one is."""
+    if class_names is not None and len(class_names) != num_classes:
+        raise UsageError(f"class_names names {len(class_names)} classes, num_classes={num_classes}")
+    if num_classes:
+        specs = {name: {**spec, "num_classes": num_classes} for name, spec in specs.items()}
+    generator, discriminator = build(specs["generator"]), build(specs["discriminator"])
+    check_contract(generator, discriminator, nz, channels, image_size, num_classes)
+    if spectral_norm in ("g", "both"):
+        with_spectral_norm(generator)
+    if spectral_norm in ("d", "both"):
+        with_spectral_norm(discriminator)
+    return specs, generator, discriminator
