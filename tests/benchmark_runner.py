@@ -4,13 +4,15 @@ again (seconds each on two cores). A fresh child per benchmark keeps their globa
 
     python tests/benchmark_runner.py OUT '{"script.py": ["--option", "value"], ...}'
 
-writes OUT/<script>.out, OUT/<script>.err and OUT/<script>.rc (its exit status).
+writes OUT/<script>.out, OUT/<script>.err, OUT/<script>.rc (its exit status) and OUT/<script>.s
+(the seconds it took: what to shrink first when the slow tests take too long).
 """
 
 import json
 import os
 import runpy
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -55,7 +57,9 @@ def run_in_child(script: str, args: list[str], out: Path) -> int:
 def main() -> None:
     out, scripts = Path(sys.argv[1]), json.loads(sys.argv[2])
     for script, args in scripts.items():
+        started = time.perf_counter()
         (out / f"{script}.rc").write_text(str(run_in_child(script, args, out)))
+        (out / f"{script}.s").write_text(f"{time.perf_counter() - started:.1f}")
 
 
 if __name__ == "__main__":

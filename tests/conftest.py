@@ -4,6 +4,7 @@ script in this process; and keep `pytest` (no process started) apart from `pytes
 import logging
 import os
 import runpy
+import subprocess
 import sys
 from pathlib import Path
 
@@ -95,6 +96,19 @@ def run_config(tmp_path: Path, digits_root: Path):
                                f"data.root={digits_root}", *overrides])
 
     return make
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A real filesystem of 2 MiB and 64 inodes (a hard link takes one on tmpfs, as a new file does)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,nr_inodes=64", "tmpfs", str(disk)],
+                             check=False, capture_output=True, text=True)
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()} (needs root)")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=True)
 
 
 def run_script(script: str, *arguments: str) -> str | int | None:

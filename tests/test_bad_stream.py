@@ -190,3 +190,23 @@ def test_train_py_on_damaged_shards_prints_one_line_and_fails(tmp_path: Path):
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert "the shard chunk-0-0.bin is damaged" in done.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_shards_py_on_a_disk_that_fills_up_is_one_line_and_a_rerun_writes_them(tmp_path: Path, small_disk: Path,
+                                                                                digits_root: Path):
+    def shards_py(size: int) -> subprocess.CompletedProcess:  # the digits at size x size: 1,797 x size^2 bytes
+        return subprocess.run([sys.executable, str(ROOT / "shards.py"), "data=digits", f"data.root={digits_root}",
+                               f"data.image_size={size}", f"output_dir={small_disk / 'shards'}", "chunk_bytes=256KB",
+                               f"paths.data_dir={tmp_path / 'data'}"], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=300, check=False)
+
+    done = shards_py(64)  # 7.4 MB on a 2 MiB disk: litdata's writer process runs out of room
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"error: output_dir={small_disk / 'shards'}: the shards could not be written (No space left on device): "
+        "free space there or name another folder; the shards written so far stay marked unfinished, so running "
+        "shards.py again writes them anew")
+    done = shards_py(16)  # 0.46 MB: the unfinished shards are shards.py's own, replaced
+    assert done.returncode == 0 and "wrote 1,797 of the 1,797 images" in done.stdout, done.stderr[-3000:]
+    assert json.loads((small_disk / "shards" / "dcgan.json").read_text())["images"] == 1797

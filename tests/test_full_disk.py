@@ -18,19 +18,6 @@ from train import train
 pytestmark = pytest.mark.slow  # two tiny runs each, one of them in a process of its own
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path):
-    """A real filesystem of 2 MiB and 64 inodes (a hard link takes one on tmpfs, as a new file does)."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,nr_inodes=64", "tmpfs", str(disk)],
-                             check=False, capture_output=True, text=True)
-    if mounted.returncode:
-        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()} (needs root)")
-    yield disk
-    subprocess.run(["umount", "-l", str(disk)], check=True)
-
-
 def fill(disk: Path, inodes_left: int | None = None) -> None:
     """Fill `disk`: its bytes (inodes_left None), or all its inodes but `inodes_left` (empty files)."""
     filler = disk / "filler"

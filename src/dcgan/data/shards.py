@@ -68,6 +68,18 @@ def claimed(output_dir: str) -> None:
             from None
 
 
+def writer_failed(error: RuntimeError, output_dir: str) -> Exception:
+    """What a failure inside litdata's writer processes is to the user: it reaches this process as
+    a RuntimeError holding the worker's traceback as text. A disk error (full, read-only, no
+    permission) is one line; anything else is a bug and keeps its traceback."""
+    found = re.findall(r"^\w*(?:OSError|Error): \[Errno \d+\] ([^\n]*)", str(error), re.MULTILINE)
+    if not found:
+        return error
+    return UsageError(f"output_dir={output_dir}: the shards could not be written ({found[-1]}): free space there or "
+                      "name another folder; the shards written so far stay marked unfinished, so running shards.py "
+                      "again writes them anew")
+
+
 def write_shards(datamodule: ImageDataModule, output_dir: str, chunk_bytes: str = "64MB") -> int:
     """Write datamodule's images, decoded at its image_size and channels, as litdata chunks in
     output_dir, with META beside them; returns how many were written."""
@@ -85,8 +97,12 @@ def write_shards(datamodule: ImageDataModule, output_dir: str, chunk_bytes: str 
         datamodule._handle_bad(bad)
     classes, labels = written_labels(datamodule)
     claimed(output_dir)
-    streaming.optimize(fn=_Record(datamodule, labels), inputs=list(wanted), output_dir=output_dir, chunk_bytes=chunk_bytes,
-                       num_workers=max(1, datamodule.num_workers), mode="overwrite", verbose=False)
+    try:
+        streaming.optimize(fn=_Record(datamodule, labels), inputs=list(wanted), output_dir=output_dir,
+                           chunk_bytes=chunk_bytes, num_workers=max(1, datamodule.num_workers), mode="overwrite",
+                           verbose=False)
+    except RuntimeError as error:
+        raise writer_failed(error, output_dir) from None
     count = sum(chunk["chunk_size"] for chunk in checked_chunks(output_dir, "output_dir"))
     if not count:
         raise UsageError(f"{source.where}: none of its {len(source)} images can be read, so no shards were written")
