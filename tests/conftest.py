@@ -67,6 +67,16 @@ def with_random_weights(monkeypatch: pytest.MonkeyPatch, network_class: type, *a
         return network_class(*args, feature_extractor_weights_path=io.BytesIO(empty.getvalue()), **kwargs)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def data_dir(tmp_path_factory: pytest.TempPathFactory):
+    """Where runs write what they keep under paths.data_dir (decoded caches, the digits, reference
+    features) when a test names no other: this session's temporary folder, never the checkout's
+    data/. Through DCGAN_DATA_DIR (conf/paths/default.yaml), which processes a test starts inherit."""
+    os.environ["DCGAN_DATA_DIR"] = str(tmp_path_factory.mktemp("data_dir"))
+    yield Path(os.environ["DCGAN_DATA_DIR"])
+    del os.environ["DCGAN_DATA_DIR"]
+
+
 @pytest.fixture(scope="session")
 def digits_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The built-in digits and their FID classifier, written once for the whole session: by the
