@@ -129,7 +129,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--iterations", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=10, help="first iterations left out of the timing")
-    parser.add_argument("--data-dir", default=str(ROOT / "data"))
+    parser.add_argument("--data-dir", default=os.environ.get("DCGAN_DATA_DIR", str(ROOT / "data")),
+                        help="paths.data_dir of the runs (default: as train.py's, from the checkout)")
     parser.add_argument("overrides", nargs="*", help="train.py overrides, e.g. model.ngf=64")
     args = parser.parse_args()
     if args.iterations < args.warmup + 2:
