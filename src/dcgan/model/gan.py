@@ -7,7 +7,6 @@ from typing import Any, Literal
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor, nn
 
 from dcgan.errors import TrainingDiverged, UsageError
@@ -17,7 +16,7 @@ from dcgan.model.augment import DiffAugment
 from dcgan.model.losses import LOSSES
 from dcgan.model.networks.parts import build_networks
 from dcgan.model.options import check_options
-from dcgan.model.regularizers import R1, GradientPenalty
+from dcgan.model.regularizers import Penalties
 from dcgan.model.runtime import adam, loss_scale, memory_format, training_nets
 from dcgan.model.sampling import generate, interpolation_latents, sampling_mode, split
 from dcgan.streams import derived_seed
@@ -106,13 +105,11 @@ class DCGAN(pl.LightningModule):
             self.augment = AdaptiveAugment(ada_pipeline, augment, ada_target, ada_interval, ada_kimg, ada_p)
         else:
             self.augment = DiffAugment(augment) if augment else None
-        self.regularizers = [*([R1(r1_gamma, r1_interval)] if r1_gamma else []),
-                             *([GradientPenalty(gp_lambda)] if gp_lambda else [])]
+        self.penalties = Penalties(r1_gamma, r1_interval, gp_lambda)
         self.generator_ema = ema.frozen_copy(self.generator) if ema_decay else None
         self.memory_format = torch.contiguous_format  # chosen in configure_model
         self.register_buffer("fixed_noise", torch.randn(NUM_FIXED, nz, 1, 1))
         self.register_buffer("fixed_endpoints", torch.randn(8, 2, nz))  # (rows, 2, nz): interpolation grids
-        self._penalties: dict[str, Tensor] = {}  # the latest value of each regularizer, for the logs
         self.distribute(None)
 
     def distribute(self, wrap: Callable[[nn.Module], nn.Module] | None) -> None:
@@ -167,12 +164,7 @@ class DCGAN(pl.LightningModule):
     def on_fit_start(self) -> None:
         self._latent_rng = torch.Generator(self.device)
         self._seed = torch.initial_seed()  # the run's seed (seed_everything)
-        if self.regularizers and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.discriminator.modules()):
-            hp = self.hparams
-            chosen = " and ".join(f"model.{key}={hp[key]}" for key in ("r1_gamma", "gp_lambda") if hp[key])
-            rank_zero_warn(f"{chosen} with BatchNorm in D: each image's penalty then depends on the other images of "
-                           "its batch, which the penalties' papers never do (WGAN-GP's critic must judge each image "
-                           "on its own); set model.d_norm=layer or model.d_norm=none")
+        self.penalties.warn_of_batchnorm(self.discriminator)
 
     def on_train_start(self) -> None:
         # The decay's length needs the loader's, which configure_optimizers runs too early to know.
@@ -210,7 +202,7 @@ class DCGAN(pl.LightningModule):
         latents = self.sample_latents(real.shape[0]).chunk(n_critic)
         real_labels = split(labels, n_critic)
         fake_labels = split(self.fake_labels(labels), n_critic)
-        scale = loss_scale(self.trainer, self.device) if self.regularizers else None  # for the penalties' gradients
+        scale = loss_scale(self.trainer, self.device) if self.penalties else None  # for the penalties' gradients
 
         # (1) D, n_critic times (the seed: once), on a real batch and a separate fake batch. G runs
         # once per D update, with autograd only the last time: G's update reuses that fake batch
@@ -224,14 +216,11 @@ class DCGAN(pl.LightningModule):
                 self.augment.observe(real_logits)
             fake_logits = self._judge(discriminator, fake.detach(), fake_labels[k])
             loss_d = self.loss.discriminator(real_logits, fake_logits)
-            penalty = 0
             # The penalties judge real images (and points between real and fake) by the plain, eager
             # D: their double backward cannot run through torch.compile's graphs, and DDP's
             # wrapper would reduce before their gradients are in (regularizers.py).
             judge = partial(self._judge, self.discriminator, labels=real_labels[k])
-            for regularizer in self.regularizers:
-                if (term := regularizer(judge, reals[k], fake, iteration, self._latent_rng, scale)):
-                    penalty, self._penalties[f"train/{regularizer.name}"] = penalty + term[0], term[1]
+            penalty = self.penalties(judge, reals[k], fake, iteration, self._latent_rng, scale)
             opt_d.zero_grad(set_to_none=True)
             self.manual_backward(loss_d + penalty)
             opt_d.step()
@@ -273,7 +262,7 @@ class DCGAN(pl.LightningModule):
             statistics = self.loss.statistics(real_logits, fake_logits, gen_logits)
             if isinstance(self.augment, AdaptiveAugment):
                 statistics.update(ada_p=self.augment.p, ada_rt=self.augment.rt)
-            self.log_dict({"train/loss_d": loss_d, "train/loss_g": loss_g, **self._penalties,
+            self.log_dict({"train/loss_d": loss_d, "train/loss_g": loss_g, **self.penalties.latest,
                            **{f"train/{name}": value for name, value in statistics.items()}})
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer] | tuple[list, list]:

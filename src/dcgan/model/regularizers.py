@@ -7,6 +7,7 @@ same backward pass.
 """
 
 import torch
+from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor, nn
 
 
@@ -66,3 +67,35 @@ class GradientPenalty(Regularizer):
         gradients = input_gradients(discriminator(between), between, scale).float()
         penalty = (gradients.flatten(1).norm(dim=1) - 1).square().mean()
         return self.weight * penalty, penalty.detach()
+
+
+class Penalties:
+    """The penalties a run chose (model.r1_gamma, model.gp_lambda; none: the seed's), as D's update
+    adds them, with the latest value of each for the logs (latest: {"train/r1": ..., ...})."""
+
+    def __init__(self, r1_gamma: float = 0.0, r1_interval: int = 1, gp_lambda: float = 0.0):
+        self.terms: list[Regularizer] = [*([R1(r1_gamma, r1_interval)] if r1_gamma else []),
+                                         *([GradientPenalty(gp_lambda)] if gp_lambda else [])]
+        self.options = {key: value for key, value in (("r1_gamma", r1_gamma), ("gp_lambda", gp_lambda)) if value}
+        self.latest: dict[str, Tensor] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.terms)
+
+    def __call__(self, discriminator: nn.Module, real: Tensor, fake: Tensor, iteration: int, rng: torch.Generator,
+                 scale: Tensor | None = None) -> Tensor | float:
+        """The sum of the terms that apply at this iteration (0 when none does)."""
+        total: Tensor | float = 0.0
+        for term in self.terms:
+            if found := term(discriminator, real, fake, iteration, rng, scale):
+                total, self.latest[f"train/{term.name}"] = total + found[0], found[1]
+        return total
+
+    def warn_of_batchnorm(self, discriminator: nn.Module) -> None:
+        """One warning when a penalty meets BatchNorm in D: each image's penalty would then depend on
+        the other images of its batch."""
+        if self.terms and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in discriminator.modules()):
+            chosen = " and ".join(f"model.{key}={value}" for key, value in self.options.items())
+            rank_zero_warn(f"{chosen} with BatchNorm in D: each image's penalty then depends on the other images of "
+                           "its batch, which the penalties' papers never do (WGAN-GP's critic must judge each image "
+                           "on its own); set model.d_norm=layer or model.d_norm=none")
