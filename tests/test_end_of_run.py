@@ -1,5 +1,6 @@
-"""How a run ends: the figures reach TensorBoard as the files are, and `python train.py` exits at once
-(no module teardown) with everything a normal exit does still done."""
+"""How a run ends: the figures are drawn from the run's TensorBoard events as TensorBoard reads them,
+and reach TensorBoard as the files are; `python train.py` exits at once (no module teardown) with
+everything a normal exit does still done."""
 
 import os
 import subprocess
@@ -10,6 +11,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import ROOT, SHRINK
+from dcgan.callbacks.events import logged_between
 from dcgan.launch.process import runs_as_program
 from train import train
 
@@ -26,6 +28,27 @@ def test_the_figures_reach_tensorboard_byte_for_byte(run_config, tmp_path: Path)
         (image,) = events.Images(f"figures/{name}")
         assert image.encoded_image_string == (run / f"{name}.png").read_bytes()  # not decoded and encoded again
         assert image.width > 100 and image.height > 100
+
+
+def test_the_events_read_back_are_tensorboards_and_a_torn_file_ends_where_it_tears(run_config, tmp_path: Path):
+    train(run_config("trainer.max_epochs=2", "trainer.limit_train_batches=3", "~callbacks.figures"))
+    (events,) = (tmp_path / "run" / "tensorboard").rglob("events.out.tfevents.*")
+    accumulator = EventAccumulator(str(events), size_guidance={"images": 0, "scalars": 0})
+    accumulator.Reload()
+    images, scalars = logged_between(str(events.parent), 0, float("inf"))
+    assert images.keys() == set(accumulator.Tags()["images"]) and "samples/fixed_noise" in images
+    assert scalars.keys() == set(accumulator.Tags()["scalars"]) and "train/loss_d" in scalars
+    for tag, logged in images.items():
+        assert [(e.step, e.value) for e in logged] == [(e.step, e.encoded_image_string) for e in accumulator.Images(tag)]
+    for tag, logged in scalars.items():
+        assert [(e.step, e.value) for e in logged] == [(e.step, e.value) for e in accumulator.Scalars(tag)]
+    assert logged_between(str(events.parent), 2, 4)[1]["train/loss_d"] == [e for e in scalars["train/loss_d"]
+                                                                          if 2 <= e.step < 4]
+    data = events.read_bytes()
+    events.write_bytes(data[: len(data) // 2])  # a run killed while writing a record
+    torn_images, torn_scalars = logged_between(str(events.parent), 0, float("inf"))
+    kept = sum(len(v) for v in torn_images.values()) + sum(len(v) for v in torn_scalars.values())
+    assert 0 < kept < sum(len(v) for v in images.values()) + sum(len(v) for v in scalars.values())
 
 
 @pytest.mark.parametrize(

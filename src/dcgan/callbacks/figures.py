@@ -9,8 +9,8 @@ import pytorch_lightning as pl
 from PIL import Image
 from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.utilities import rank_zero_warn
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from dcgan.callbacks.events import Logged, logged_between
 from dcgan.callbacks.sinks import log_figure
 
 # zlib's fastest level: the figures are drawn while the user waits for the run to end, and level 6
@@ -56,7 +56,7 @@ class TrainingFigures(pl.Callback):
                 rank_zero_warn(f"the figures miss iterations {first} to {end - 1}: their TensorBoard events "
                                f"({log_dir}) are gone")
                 continue
-            images, scalars = _events_between(log_dir, first, end)
+            images, scalars = logged_between(log_dir, first, end)
             grids += images.get("samples/fixed_noise", [])
             real += images.get("samples/real", [])
             for name in losses:
@@ -101,21 +101,6 @@ class TrainingFigures(pl.Callback):
         plt.close(figure)
 
 
-def _events_between(log_dir: str, first: int, end: float) -> tuple[dict[str, list], dict[str, list]]:
-    """The images and the scalars logged in log_dir at iterations first <= step < end, by tag."""
-    images: dict[str, list] = {}
-    scalars: dict[str, list] = {}
-    for path in sorted(Path(log_dir).glob("events.out.tfevents.*")):  # read as files: a directory
-        events = EventAccumulator(str(path), size_guidance={"images": 0, "scalars": 0})  # watcher logs its end
-        events.Reload()
-        tags = events.Tags()
-        for tag in tags["images"]:
-            images.setdefault(tag, []).extend(e for e in events.Images(tag) if first <= e.step < end)
-        for tag in tags["scalars"]:
-            scalars.setdefault(tag, []).extend(e for e in events.Scalars(tag) if first <= e.step < end)
-    return images, scalars
-
-
 def _pyplot():
     """matplotlib's pyplot, drawing into files only: imported when the figures are drawn."""
     import matplotlib
@@ -130,5 +115,5 @@ def _tensorboard(trainer: pl.Trainer) -> TensorBoardLogger | None:
     return next((logger for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)), None)
 
 
-def _image(event) -> Image.Image:
-    return Image.open(io.BytesIO(event.encoded_image_string)).convert("RGB")
+def _image(logged: Logged) -> Image.Image:
+    return Image.open(io.BytesIO(logged.value)).convert("RGB")
