@@ -62,8 +62,16 @@ def main() -> None:
 
         tutorial = TorchvisionImageFolder(str(root), transform=T.Compose([
             T.Resize(64), T.CenterCrop(64), T.ToTensor(), T.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))]))
+        print(f"{len(tutorial)} CelebA-like JPEGs -> 64x64 float batches of {args.batch_size} on {device}, "
+              f"{args.workers} workers, {torch.get_num_threads()} torch threads")
+        print(f"{'pipeline':<46} {'images/s':>10} {'vs tutorial':>12}")
+
+        def row(name: str, rate: float) -> None:  # printed as measured: a run cut short still reports
+            print(f"{name:<46} {rate:>10,.0f} {rate / tutorial_rate:>11.1f}x", flush=True)
+
         loader = DataLoader(tutorial, batch_size=args.batch_size, shuffle=True, num_workers=args.workers)
         tutorial_rate = epoch(loader, lambda batch: batch[0].to(device), device)
+        row("tutorial: torchvision ImageFolder + PIL", tutorial_rate)
 
         def dcgan(cache: bool) -> ImageFolderDataModule:
             return ImageFolderDataModule(str(root), image_size=64, batch_size=args.batch_size, num_workers=args.workers,
@@ -71,27 +79,18 @@ def main() -> None:
 
         plain = dcgan(cache=False)
         plain.setup("fit")
-        plain_rate = epoch(plain.train_dataloader(), lambda b: plain.on_after_batch_transfer(b.to(device), 0), device)
+        row("dcgan, no cache (PIL, JPEG draft decoding)",
+            epoch(plain.train_dataloader(), lambda b: plain.on_after_batch_transfer(b.to(device), 0), device))
 
         cached = dcgan(cache=True)
         start = time.perf_counter()
         cached.prepare_data()  # the first pass: decode every image once, into the cache file
-        first_pass = len(cached.files) / (time.perf_counter() - start)
+        row("dcgan cache, first pass (decode into the file)", len(cached.files) / (time.perf_counter() - start))
         cached.setup("fit")
         loader = cached.train_dataloader()
-        cached_rates = [epoch(loader, lambda b: cached.on_after_batch_transfer(b.to(device), 0), device)
-                        for _ in range(args.epochs)]
-
-    print(f"{len(tutorial)} CelebA-like JPEGs -> 64x64 float batches of {args.batch_size} on {device}, "
-          f"{args.workers} workers, {torch.get_num_threads()} torch threads")
-    print(f"{'pipeline':<46} {'images/s':>10} {'vs tutorial':>12}")
-    rows = [("tutorial: torchvision ImageFolder + PIL", tutorial_rate),
-            ("dcgan, no cache (PIL, JPEG draft decoding)", plain_rate),
-            ("dcgan cache, first pass (decode into the file)", first_pass),
-            ("dcgan cache, later epochs (best of %d)" % args.epochs, max(cached_rates))]
-    for name, rate in rows:
-        print(f"{name:<46} {rate:>10,.0f} {rate / tutorial_rate:>11.1f}x")
-
+        row(f"dcgan cache, later epochs (best of {args.epochs})",
+            max(epoch(loader, lambda b: cached.on_after_batch_transfer(b.to(device), 0), device)
+                for _ in range(args.epochs)))
 
 if __name__ == "__main__":
     main()

@@ -2,7 +2,7 @@
 digits (cached on the device), as a user runs it, cut into its parts by timestamps taken in the
 process itself and its imports as `python -X importtime` reports them.
 
-    python benchmarks/dead_time.py [--epochs 2] [--batches 10] [--runs 3] [KEY=VALUE ...]
+    python benchmarks/dead_time.py [--epochs 2] [--batches 10] [--runs 3] [--accelerator cpu] [KEY=VALUE ...]
 
 Parts, each the median of --runs processes: the imports (train.py's, Hydra's, Lightning's, wherever
 they happen), start-up (Python's own, composing the config, building the data and the model), set-up
@@ -120,9 +120,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batches", type=int, default=10, help="iterations per epoch (trainer.limit_train_batches)")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--accelerator", default="cpu", help="trainer.accelerator")
     args, overrides = parser.parse_known_args()
     options = [f"trainer.max_epochs={args.epochs}", f"trainer.limit_train_batches={args.batches}",
-               "trainer.accelerator=cpu", "callbacks.progress_bar.refresh_rate=0", *overrides]
+               f"trainer.accelerator={args.accelerator}", "callbacks.progress_bar.refresh_rate=0", *overrides]
     measured: list[dict[str, float]] = []
     for _ in range(args.runs):
         with tempfile.TemporaryDirectory() as folder:
@@ -136,6 +137,9 @@ def main() -> None:
             if done.returncode:
                 sys.exit(f"the run failed:\n{done.stderr[-3000:]}")
             measured.append(parts(out, launched, exited, done.stderr))
+        whole, trained = sum(measured[-1].values()), measured[-1]["other iterations"]
+        print(f"run {len(measured)}: {whole:.2f} s, of which imports {measured[-1]['imports']:.2f} s and the loop's "
+              f"other iterations {trained:.2f} s", flush=True)  # what a cut run still reports
     print(f"{args.runs} runs of {args.epochs} epochs x {args.batches} iterations (python train.py "
           f"{' '.join(options)}), median s (min - max):")
     for part in PARTS:

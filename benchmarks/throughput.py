@@ -79,7 +79,8 @@ def main() -> None:
     print(f"{on}: DCGAN {args.image_size}x{args.image_size} RGB, ngf=ndf={args.width}, batch {args.batch_size}, "
           f"{args.iterations - args.warmup} timed iterations, median of {args.repeats} alternating runs")
     print(f"dcgan: channels_last={'auto' if args.channels_last is None else bool(args.channels_last)}, compile={args.compile}")
-    print(f"{'precision':<12} {'cudnn.benchmark':>15} {'seed loop img/s':>16} {'dcgan img/s':>12} {'ratio':>6}")
+    print(f"{'precision':<12} {'cudnn.benchmark':>15} {'seed loop img/s':>16} {'dcgan img/s':>12} {'ratio':>6} "
+          f"{'dcgan ms/iteration':>19}")
     for precision in args.precision:
         for cudnn_benchmark in args.cudnn_benchmark:
             setting = argparse.Namespace(**{**vars(args), "cudnn_benchmark": bool(cudnn_benchmark)})
@@ -88,7 +89,8 @@ def main() -> None:
                 plain.append(seed_loop(setting, images, precision)[0])
                 ours.append(lightning(setting, images, precision))
             p, o = statistics.median(plain), statistics.median(ours)
-            print(f"{precision:<12} {str(bool(cudnn_benchmark)):>15} {p:>16,.0f} {o:>12,.0f} {o / p:>6.2f}", flush=True)
+            print(f"{precision:<12} {str(bool(cudnn_benchmark)):>15} {p:>16,.0f} {o:>12,.0f} {o / p:>6.2f} "
+                  f"{1000 * args.batch_size / o:>19.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,10 @@ def seed_loop(args: argparse.Namespace, images, precision: str, epochs: int | No
     criterion = F.binary_cross_entropy_with_logits
     loader = DataLoader(images, batch_size=args.batch_size, shuffle=True, drop_last=True,
                         pin_memory=device.type == "cuda", num_workers=getattr(args, "workers", 0))
+    if epochs and epochs * len(loader) <= args.warmup:  # nothing would be timed
+        raise SystemExit(f"the tutorial loop times the batches after its {args.warmup} warm-up ones, but "
+                         f"{len(images)} images make {epochs * len(loader)} whole batches of {args.batch_size} "
+                         f"in {epochs} epoch(s): give it more images")
     stats = []
     batches = (batch for _ in (range(epochs) if epochs else itertools.count()) for batch in loader)
     for i, batch in enumerate(batches):

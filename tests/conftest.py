@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
@@ -138,6 +139,17 @@ def run_script(script: str, *arguments: str) -> str | int | None:
             handler.close()
         logging.root.handlers[:], logging.root.level = handlers, level
     return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked gpu are skipped where torch sees no CUDA GPU; `pytest -m gpu` selects all of
+    them (benchmarks/gpu.sh), their own docstrings saying what each needs the GPU for."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (`pytest -m gpu` on a machine with one, or benchmarks/gpu.sh)")
+    for item in items:
+        if item.get_closest_marker("gpu"):
+            item.add_marker(skip)
 
 
 # `pytest` runs what needs no process of its own and `pytest -m slow` the rest (README, Quick start).

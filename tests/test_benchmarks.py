@@ -2,6 +2,8 @@
 to reproduce a README table. Nothing here times anything: speed goes in the benchmarks' output."""
 
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,7 +33,7 @@ SMALLEST = {  # each benchmark's own options at their smallest
     "whole_run.py": ["--epochs", "1", "2", "--pairs", "1", "--images", "48", "--image-size", "16", "--width", "4",
                      "--batch-size", "16", "--workers", "0"],
 }
-HELPERS = {"tutorial_loop.py"}  # imported by the benchmarks, not run on its own (gpu.sh: GPU sessions only)
+HELPERS = {"tutorial_loop.py"}  # imported by the benchmarks, not run on its own
 
 
 def test_every_benchmark_is_run_here():
@@ -54,3 +56,20 @@ def test_the_benchmark_runs_and_reports(script: str, benchmarks_run: Path):
     assert status == "0", (benchmarks_run / f"{script}.err").read_text()[-3000:]
     assert "failed" not in printed, printed[-3000:]  # a benchmark that reports a failed setting goes on
     assert any(character.isdigit() for character in printed.splitlines()[-1])  # it ended on its numbers
+
+
+@pytest.mark.slow
+def test_the_gpu_script_runs_every_step_and_says_how_each_ended():
+    """benchmarks/gpu.sh as its header tries it on a CPU: the GPU tests are selected (and skipped
+    here, with the reason) and every benchmark step runs, each closed by its seconds line."""
+    env = {**os.environ, "ACCELERATOR": "cpu", "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    done = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu.sh")], env=env, capture_output=True, text=True,
+                          timeout=900)
+    printed = done.stdout + done.stderr
+    assert done.returncode == 0 and "!!" not in printed, printed[-4000:]
+    assert re.findall(r"^== (.+): \d+ s$", printed, re.MULTILINE) == [
+        "GPU tests", "training step: dcgan against the tutorial's loop, data in memory",
+        "a CelebA-sized epoch against the tutorial's pipeline", "data pipeline: decoding and the cache",
+        "dead time around a short run of the digits"]
+    assert re.search(r"^\d+ skipped", printed, re.MULTILINE) and "needs a CUDA GPU" in printed, printed[-4000:]
+    assert "outside the loop, imports apart" in printed  # the last step ended on its figures

@@ -21,9 +21,6 @@ from dcgan.errors import UsageError
 from test_parallel import probe
 from train import folder_unless_chosen, train
 
-needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-
-
 def train_py(cwd: Path, *arguments: str, launcher: tuple[str, ...] = (), check: bool = True) -> str:
     """python train.py <arguments> (or under launcher, e.g. torchrun) in cwd: what it printed."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "tests"),
@@ -61,7 +58,7 @@ def test_trainer_cpu_trains_two_batches(run_config):
     assert "train/loss_g" in metrics
 
 
-@needs_gpu
+@pytest.mark.gpu
 @pytest.mark.parametrize("preset", ["gpu", "ddp"])
 def test_gpu_trainer_presets_train_two_batches(tmp_path: Path, digits_root: Path, preset: str):
     train_py(tmp_path, *[s for s in digits(digits_root) if "accelerator" not in s], f"trainer={preset}",

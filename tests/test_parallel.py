@@ -17,9 +17,7 @@ from dcgan.errors import UsageError
 from probes import ScalerProbe
 from train import train
 
-needs_gpu = pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="needs a CUDA GPU: fp16 autocast with its grad scaler, and SyncBatchNorm, run on GPUs"
-)
+# The gpu tests (tests/conftest.py): fp16 autocast with its grad scaler, and SyncBatchNorm, run on GPUs.
 
 
 def train_py(cwd: Path, digits_root: Path, *overrides: str, multirun: bool = False) -> subprocess.CompletedProcess:
@@ -88,14 +86,14 @@ def test_bf16_mixed_on_cpu_trains_with_finite_losses(run_config):
     assert all(math.isfinite(metrics[k]) for k in ("train/loss_d", "train/loss_g"))
 
 
-@needs_gpu
+@pytest.mark.gpu
 @pytest.mark.parametrize("precision", ["16-mixed", "bf16-mixed"])
 def test_mixed_precision_on_gpu_trains_with_finite_losses(run_config, precision: str):
     metrics = train(run_config(f"trainer.precision={precision}", "trainer.accelerator=gpu"))
     assert all(math.isfinite(metrics[k]) for k in ("train/loss_d", "train/loss_g"))
 
 
-@needs_gpu
+@pytest.mark.gpu
 def test_grad_scaler_state_survives_resume(run_config, tmp_path: Path):
     train(run_config("trainer.precision=16-mixed", "trainer.accelerator=gpu"))
     saved = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)
@@ -108,7 +106,7 @@ def test_grad_scaler_state_survives_resume(run_config, tmp_path: Path):
     assert ScalerProbe.seen == scaler
 
 
-@needs_gpu
+@pytest.mark.gpu
 def test_sync_batchnorm_converts_and_trains_on_gpu(tmp_path: Path, digits_root: Path):
     train_py(tmp_path, digits_root, "trainer.accelerator=gpu", "trainer.devices=1", "trainer.strategy=ddp",
              "trainer.sync_batchnorm=true", probe(tmp_path / "probe"))

@@ -124,7 +124,7 @@ def test_no_host_syncs_between_logging_steps(run_config):
     assert counts[4] > 0  # the logging step does convert (the count works)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU: CUDA's sync debug mode")
+@pytest.mark.gpu  # CUDA's sync debug mode
 def test_no_device_syncs_between_logging_steps_on_gpu(run_config):
     train(run_config("trainer.accelerator=gpu", "trainer.precision=bf16-mixed", "trainer.limit_train_batches=10",
                      "trainer.log_every_n_steps=5", "~callbacks.image_grids", "callbacks.progress_bar.refresh_rate=5",

@@ -264,7 +264,7 @@ def test_a_missing_or_foreign_checkpoint_is_a_one_line_error(tmp_path: Path, mon
         assert said.startswith(f"error: ckpt_path={path} does not exist") and "\n" not in said
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU to train on")
+@pytest.mark.gpu
 def test_a_checkpoint_trained_on_gpu_generates_on_cpu(run_config, tmp_path: Path):
     train(run_config("trainer.accelerator=gpu"))
     assert run_script("generate.py", f"ckpt_path={tmp_path / 'run' / 'checkpoints' / 'last.ckpt'}", "device=cpu",

@@ -110,8 +110,8 @@ FLOAT16_ON_CPU = ["trainer.precision=null", "+trainer.plugins=[{_target_: pytorc
                   "precision: 16-mixed, device: cpu}]"]
 
 
-@pytest.mark.parametrize("device", ["cpu", pytest.param("gpu", marks=pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="needs a CUDA GPU: 16-mixed as users run it, and cuDNN's float16 kernels"))])
+# On the GPU: 16-mixed as users run it, with cuDNN's float16 kernels.
+@pytest.mark.parametrize("device", ["cpu", pytest.param("gpu", marks=pytest.mark.gpu)])
 def test_penalties_under_16_mixed_are_the_full_precision_ones(run_config, tmp_path: Path, device: str):
     """The grad scaler scales the loss once: the penalties' input gradients, taken of the scaled D
     outputs, are divided back (forgetting it would make the penalties scale^2 / B^2 times larger)."""
