@@ -5,6 +5,8 @@ import hashlib
 import json
 import os
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -157,11 +159,27 @@ class Interrupt(pl.Callback):
 
 class FillDisk(pl.Callback):
     """Fills the disk that `path` is on, with the file `path`, as epoch `epoch` ends (before the
-    checkpoint callback, which runs last): a disk that runs full during a run."""
+    checkpoint callback, which runs last): a disk that runs full during a run. writer_lag: seconds
+    TensorBoard's writer thread waits before each record it writes, as on a busy machine, so that
+    it meets the full disk after the run has failed."""
 
-    def __init__(self, path: str, epoch: int):
+    def __init__(self, path: str, epoch: int, writer_lag: float = 0.0):
         self.path = Path(path)
         self.epoch = epoch
+        self.writer_lag = writer_lag
+
+    def setup(self, trainer, pl_module, stage):
+        if not self.writer_lag:
+            return
+        from tensorboard.summary.writer.record_writer import RecordWriter
+        write = RecordWriter.write
+
+        def lagging(writer, data):
+            if threading.current_thread() is not threading.main_thread():
+                time.sleep(self.writer_lag)
+            write(writer, data)
+
+        RecordWriter.write = lagging  # this process is the run's own: nothing else shares it
 
     def on_train_epoch_end(self, trainer, pl_module):
         if trainer.current_epoch != self.epoch:

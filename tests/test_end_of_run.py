@@ -1,17 +1,20 @@
 """How a run ends: the figures are drawn from the run's TensorBoard events as TensorBoard reads them,
-and reach TensorBoard as the files are; `python train.py` exits at once (no module teardown) with
-everything a normal exit does still done."""
+and reach TensorBoard as the files are; a failed run's TensorBoard writer is stopped before its error
+line; `python train.py` exits at once (no module teardown) with everything a normal exit does still done."""
 
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
+from pytorch_lightning.loggers import TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import ROOT, SHRINK
 from dcgan.callbacks.events import logged_between
+from dcgan.callbacks.sinks import finish
 from dcgan.launch.process import runs_as_program
 from train import train
 
@@ -49,6 +52,19 @@ def test_the_events_read_back_are_tensorboards_and_a_torn_file_ends_where_it_tea
     torn_images, torn_scalars = logged_between(str(events.parent), 0, float("inf"))
     kept = sum(len(v) for v in torn_images.values()) + sum(len(v) for v in torn_scalars.values())
     assert 0 < kept < sum(len(v) for v in images.values()) + sum(len(v) for v in scalars.values())
+
+
+def test_a_failed_runs_tensorboard_writer_thread_is_stopped_by_finish(tmp_path: Path):
+    """After a failed run, Lightning's last flush can raise (a full disk) before it closes
+    TensorBoard's writer, whose thread would then fail after the run's error line, or at exit with
+    a traceback; finish(failed=True) stops it first (the whole run: tests/test_full_disk.py)."""
+    before = set(threading.enumerate())
+    logger = TensorBoardLogger(tmp_path)
+    logger.log_metrics({"train/loss_d": 1.0}, step=0)
+    writers = [thread for thread in set(threading.enumerate()) - before if thread.is_alive()]
+    assert writers  # TensorBoard's writer thread, started by the first event
+    finish([logger], failed=True)
+    assert not [thread for thread in writers if thread.is_alive()]
 
 
 @pytest.mark.parametrize(

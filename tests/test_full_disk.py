@@ -102,7 +102,7 @@ def test_last_ckpt_at_an_epoch_end_with_the_whole_run_on_the_full_disk(small_dis
     thread fails too and its last flush with it, and neither may bury the line in a traceback."""
     run = small_disk / "run"
     (small_disk / "filler").mkdir()
-    fills = f"+callbacks.fill={{_target_: probes.FillDisk, path: '{small_disk / 'filler' / 'bytes'}', epoch: 1}}"
+    fills = f"+callbacks.fill={{_target_: probes.FillDisk, path: '{small_disk / 'filler' / 'bytes'}', epoch: 1, writer_lag: 0.5}}"
     done = subprocess.run([sys.executable, str(ROOT / "train.py"), *SHRINK, "experiment=digits",
                            f"data.root={digits_root}", "~callbacks.quality", "trainer.max_epochs=2",
                            f"hydra.run.dir={run}", fills],

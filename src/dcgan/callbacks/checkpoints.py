@@ -72,7 +72,6 @@ class RunCheckpoints(Checkpoint):
         self.best: float | None = None
         self.periodic: list[str] = []  # the periodic checkpoints kept, oldest first
         self._previous_sigint = None
-        self._previous_excepthook = None
         self._saved: int | None = None  # the iteration the last good last.ckpt was written after
 
     @property
@@ -86,23 +85,11 @@ class RunCheckpoints(Checkpoint):
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
             self._previous_sigint = signal.signal(signal.SIGINT, self._on_ctrl_c)
-        self._previous_excepthook, threading.excepthook = threading.excepthook, self._thread_failed
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if self._previous_sigint is not None:
             signal.signal(signal.SIGINT, self._previous_sigint)
             self._previous_sigint = None
-        if self._previous_excepthook is not None:
-            threading.excepthook, self._previous_excepthook = self._previous_excepthook, None
-
-    def _thread_failed(self, args: threading.ExceptHookArgs) -> None:
-        """A full disk in a writer's thread (TensorBoard's) as one line: the writer raises it again in
-        the main thread when flushed, where it ends the run with the line disk_full() says."""
-        if isinstance(args.exc_value, OSError) and args.exc_value.errno in FULL:
-            print(f"warning: a writer thread ({args.thread.name}) stopped: {args.exc_value}", file=sys.stderr,
-                  flush=True)
-        else:
-            (self._previous_excepthook or threading.__excepthook__)(args)
 
     def _on_ctrl_c(self, signum, frame) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C: stop at once
@@ -151,7 +138,20 @@ class RunCheckpoints(Checkpoint):
     @contextmanager
     def disk_full_said(self, where: Path | None = None) -> Iterator[None]:
         """A full disk as one line (disk_full): while writing checkpoints, or, given `where` (the run
-        directory), any file of the run (a logger's, metrics.json)."""
+        directory), any file of the run (a logger's, metrics.json). In a writer's thread
+        (TensorBoard's), one warning line instead of the thread's traceback: the writer raises it
+        again in this thread when flushed, where it ends the run with that line. train.py holds
+        this around the fit and the loggers' last flush, after which no writer thread is left."""
+        previous = threading.excepthook
+
+        def thread_failed(args: threading.ExceptHookArgs) -> None:
+            if isinstance(args.exc_value, OSError) and args.exc_value.errno in FULL:
+                print(f"warning: a writer thread ({args.thread.name}) stopped: {args.exc_value}", file=sys.stderr,
+                      flush=True)
+            else:
+                previous(args)
+
+        threading.excepthook = thread_failed
         try:
             yield
         except OSError as error:
@@ -162,6 +162,8 @@ class RunCheckpoints(Checkpoint):
             what = "checkpoints" if where is None else error.filename or "the run's logs"
             raise self.disk_full(error, where if where is None or not error.filename
                                  else Path(error.filename).parent, what) from None
+        finally:
+            threading.excepthook = previous
 
     def disk_full(self, error: OSError, where: Path | None, what: str) -> UsageError:
         """The one line a full disk ends the run with: which disk (the one holding `where`, by default

@@ -1,6 +1,7 @@
 """Images and hyperparameters to every logger that can hold them, each through its own library's
 API: TensorBoard, Weights & Biases and MLflow. CSV holds numbers only (and hparams.yaml)."""
 
+import contextlib
 import importlib
 from pathlib import Path
 
@@ -94,7 +95,13 @@ def log_hparams_tab(trainer: pl.Trainer, params: dict, metrics: dict[str, float]
 
 def finish(loggers: list, failed: bool = False) -> None:
     """End the runs of loggers that keep one open in the process (W&B), as failed if training
-    raised: a sweep's next job, in the same process, would otherwise log into this job's run."""
+    raised: a sweep's next job, in the same process, would otherwise log into this job's run.
+    TensorBoard's writer threads are stopped: after a failed run Lightning's last flush may have
+    raised before it closed them, and one still writing would fail after the run's error line."""
     for logger in loggers:
         if isinstance(logger, WandbLogger) and logger._experiment is not None:
             logger.experiment.finish(exit_code=1 if failed else 0)
+        if isinstance(logger, TensorBoardLogger) and logger._experiment is not None:
+            for writer in (logger.experiment.all_writers or {}).values():
+                with contextlib.suppress(OSError):  # a full disk: its thread has said so
+                    writer.close()  # its thread stopped (joined) first, then the file flushed
