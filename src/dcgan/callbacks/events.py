@@ -2,7 +2,7 @@
 logged at some iterations, by tag.
 
 TensorBoard's own reader (EventAccumulator), without TensorFlow installed, checks every record's
-CRC-32C in pure Python: 0.9 s for a 5 MB file of 64x64 grids, nearly all the time the figures took.
+CRC-32C in pure Python: 1.25 s for the 10.5 MB file of a default 60-epoch digits run (this 0.01 s).
 Here each record's length and its checksum are checked, so a file torn by a killed run ends where
 it tears, as in TensorBoard, and the records are parsed by protobuf's compiled code; a record
 damaged inside is caught by the parse or by the image's decoding, not by its checksum."""
